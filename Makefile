@@ -1,0 +1,34 @@
+# The two commands: `make run` and `make test`. Both install first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-unit test-pure lint docs bench clean
+
+install: $(STAMP)
+
+# Reinstall when the packaging or a Cython source changes.
+$(STAMP): pyproject.toml setup.py $(wildcard engine/_fast/*.pyx)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=68" wheel "Cython>=3.0,<4"
+	ASYNCGATE_REQUIRE_EXTENSIONS=1 $(BIN)/python -m pip install --quiet --no-build-isolation -e ".[test]"
+	$(BIN)/python -c "import engine._fast as f; assert f.COMPILED, 'Cython extensions did not build'"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/asyncgate run engine/demo/demo.yaml
+
+test: install
+	bash scripts/start-services.sh
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+	ASYNCGATE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+docs: install
+	$(BIN)/python -m engine.catalog docs/components
+
+clean:
+	rm -rf $(VENV) build *.egg-info engine/_fast/*.c engine/_fast/*.so

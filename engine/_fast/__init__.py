@@ -1,0 +1,31 @@
+"""Hot paths, compiled with Cython where available.
+
+Each compiled module has a pure-Python twin with the same interface (see protocols.py).
+The choice is made once, here: ASYNCGATE_NO_EXTENSIONS=1 forces the twins, and a
+missing or broken build falls back to them.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from . import _framing_py
+from .protocols import Framing
+
+USE_EXTENSIONS = os.environ.get("ASYNCGATE_NO_EXTENSIONS", "") not in ("1", "true", "yes")
+
+
+def _load(compiled: str, twin: ModuleType) -> ModuleType:
+    if not USE_EXTENSIONS:
+        return twin
+    try:
+        return __import__(f"{__name__}.{compiled}", fromlist=[compiled])
+    except ImportError:
+        return twin
+
+
+framing: Framing = _load("_framing", _framing_py)  # type: ignore[assignment]
+COMPILED = framing is not _framing_py
+
+__all__ = ["framing", "COMPILED", "USE_EXTENSIONS"]

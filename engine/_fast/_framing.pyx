@@ -1,0 +1,74 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Splitting input bytes into messages and framing messages into output bytes, in one pass each."""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.list cimport PyList_Append
+from libc.string cimport memchr, memcmp, memcpy
+
+
+cdef inline Py_ssize_t _find(const char* buf, Py_ssize_t start, Py_ssize_t end,
+                             const char* d, Py_ssize_t dlen) noexcept nogil:
+    cdef const char* hit
+    cdef Py_ssize_t i
+    if dlen == 1:
+        hit = <const char*>memchr(buf + start, d[0], end - start)
+        return -1 if hit == NULL else hit - buf
+    i = start
+    while i + dlen <= end:
+        hit = <const char*>memchr(buf + i, d[0], end - i - dlen + 1)
+        if hit == NULL:
+            return -1
+        i = hit - buf
+        if memcmp(buf + i, d, dlen) == 0:
+            return i
+        i += 1
+    return -1
+
+
+def split(bytes data, bytes delim, bint final, bint strip_cr):
+    cdef const char* buf = PyBytes_AS_STRING(data)
+    cdef const char* d = PyBytes_AS_STRING(delim)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), dlen = PyBytes_GET_SIZE(delim)
+    cdef Py_ssize_t start = 0, stop, hit
+    cdef list parts = []
+    if dlen == 0:
+        raise ValueError("empty delimiter")
+    while True:
+        hit = _find(buf, start, n, d, dlen)
+        if hit < 0:
+            break
+        stop = hit
+        if strip_cr and stop > start and buf[stop - 1] == b'\r':
+            stop -= 1
+        if stop > start:
+            PyList_Append(parts, PyBytes_FromStringAndSize(buf + start, stop - start))
+        start = hit + dlen
+    if final:
+        stop = n
+        if strip_cr and stop > start and buf[stop - 1] == b'\r':
+            stop -= 1
+        if stop > start:
+            PyList_Append(parts, PyBytes_FromStringAndSize(buf + start, stop - start))
+        return parts, b""
+    if start == 0:
+        return parts, data
+    return parts, PyBytes_FromStringAndSize(buf + start, n - start)
+
+
+def join(list payloads, bytes delim):
+    cdef Py_ssize_t total = 0, dlen = PyBytes_GET_SIZE(delim), size
+    cdef bytes payload, out
+    cdef char* dst
+    if not payloads:
+        return b""
+    for payload in payloads:
+        total += PyBytes_GET_SIZE(payload) + dlen
+    out = PyBytes_FromStringAndSize(NULL, total)
+    dst = PyBytes_AS_STRING(out)
+    for payload in payloads:
+        size = PyBytes_GET_SIZE(payload)
+        memcpy(dst, PyBytes_AS_STRING(payload), size)
+        dst += size
+        memcpy(dst, PyBytes_AS_STRING(delim), dlen)
+        dst += dlen
+    return out

@@ -1,0 +1,20 @@
+"""Pure-Python twin of _framing.pyx. bytes.split already runs in C; the cost left is the filtering."""
+
+from __future__ import annotations
+
+
+def split(data: bytes, delim: bytes, final: bool, strip_cr: bool) -> tuple[list[bytes], bytes]:
+    parts = data.split(delim)
+    rest = parts.pop()
+    if final and rest:
+        parts.append(rest)
+        rest = b""
+    if strip_cr:
+        parts = [p[:-1] if p.endswith(b"\r") else p for p in parts]
+    return [p for p in parts if p], rest
+
+
+def join(payloads: list[bytes], delim: bytes) -> bytes:
+    if not payloads:
+        return b""
+    return delim.join(payloads) + delim

@@ -1,0 +1,116 @@
+"""What a component is: the small interfaces inputs, processors and outputs implement."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from .message import Batch, Message
+
+if TYPE_CHECKING:
+    from .config.validate import ComponentConfig
+    from .runtime.context import BuildContext
+
+AckFn = Callable[[BaseException | None], Awaitable[None]]
+
+
+async def noop_ack(error: BaseException | None) -> None:
+    return None
+
+
+class EndOfInput(Exception):
+    """Raised by `Input.read` once a finite input has nothing more to give."""
+
+
+class Component:
+    """Common part: the config block a component was built from, for messages and logs."""
+
+    component: "ComponentConfig"
+    log: logging.Logger
+
+    def bind(self, component: "ComponentConfig", ctx: "BuildContext") -> None:
+        self.component = component
+        self.log = ctx.logger(component)
+
+    @property
+    def where(self) -> str:
+        return self.component.where if hasattr(self, "component") else type(self).__name__
+
+
+class Input(Component):
+    """Produces batches. `read` returns a batch and the function that settles it.
+
+    The ack function is called once with None (delivered) or the error (not delivered).
+    An input that cannot redeliver by itself leaves `supports_nack` False and the
+    runtime re-sends nacked batches on its behalf.
+    """
+
+    supports_nack = False
+
+    async def connect(self) -> None:
+        return None
+
+    async def read(self) -> tuple[Batch, AckFn]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class Processor(Component):
+    """Turns a batch into a batch. Returning an empty batch drops the messages on purpose."""
+
+    async def process_batch(self, batch: Batch) -> Batch:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class MessageProcessor(Processor):
+    """A processor written per message. An exception marks that message as errored
+    (Bento semantics) and the rest of the batch carries on."""
+
+    def process(self, msg: Message, batch: Batch, index: int) -> Message | list[Message] | None:
+        raise NotImplementedError
+
+    async def process_batch(self, batch: Batch) -> Batch:
+        out: Batch = []
+        process = self.process
+        for index, msg in enumerate(batch):
+            try:
+                result = process(msg, batch, index)
+            except Exception as exc:  # noqa: BLE001 - a failing message is flagged, never fatal
+                mark_error(msg, self, exc)
+                out.append(msg)
+                continue
+            if result is None:
+                continue
+            if isinstance(result, list):
+                out.extend(result)
+            else:
+                out.append(result)
+        return out
+
+
+class Output(Component):
+    """Consumes batches. `write` returns once the batch is delivered and raises if it was not."""
+
+    async def connect(self) -> None:
+        return None
+
+    async def write(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+def mark_error(msg: Message, component: Component, exc: BaseException | str) -> None:
+    text = str(exc) or type(exc).__name__
+    msg.error = text
+    if hasattr(component, "log"):
+        component.log.debug("message errored: %s", text)
+
+
+Factory = Callable[[Any, "BuildContext"], Component]

@@ -1,0 +1,1 @@
+"""Loading stream configs: parsing with locations, env interpolation, validation."""

@@ -1,0 +1,1 @@
+"""The runtime: streams of input → processors → output on one uvloop event loop."""

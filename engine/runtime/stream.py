@@ -1,0 +1,118 @@
+"""One stream: input → bounded queue → processors → output, with acks travelling back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Sequence
+
+from ..component import AckFn, EndOfInput, Input, Processor
+from ..message import Batch
+from .outputs import OutputRunner
+from .processors import apply_processors
+
+READ_RETRY_MAX = 5.0
+_Item = tuple[Batch, AckFn] | None
+
+
+class Stream:
+    def __init__(self, name: str, input: Input, processors: Sequence[Processor], output: OutputRunner,
+                 threads: int = 1, logger: logging.Logger | None = None) -> None:
+        self.name = name
+        self.input = input
+        self.processors = list(processors)
+        self.output = output
+        self.threads = threads if threads > 0 else 1
+        self.log = logger or logging.getLogger(f"asyncgate.{name}")
+        # Bounded: when processors or the output fall behind, the reader waits.
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=self.threads)
+        self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self.read_batches = 0
+        self.read_messages = 0
+
+    async def connect(self) -> None:
+        await self.output.connect()
+        await self.input.connect()
+
+    def stop(self) -> None:
+        """Stop reading; what was read is still processed and delivered."""
+        self._stopping = True
+        self._stop_requested.set()
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def run(self, shutdown_timeout: float = 20.0) -> bool:
+        """Run until the input ends (and all is delivered) or `stop()`; True if nothing was left undelivered."""
+        self._reader = asyncio.ensure_future(self._read_loop())
+        workers = [asyncio.ensure_future(self._work_loop()) for _ in range(self.threads)]
+        try:
+            await self._reader
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finishing = asyncio.ensure_future(self._finish(workers))
+        stopped = asyncio.ensure_future(self._stop_requested.wait())
+        await asyncio.wait((finishing, stopped), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        # Once a stop is asked for, the rest of the delivery has shutdown_timeout to finish.
+        done, _ = await asyncio.wait((finishing,), timeout=None if finishing.done() else shutdown_timeout)
+        delivered = bool(done) and finishing.result()
+        if not done:
+            finishing.cancel()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(finishing, *workers, return_exceptions=True)
+            self.log.warning("stream %s: shutdown timeout (%.1fs) reached with deliveries still in flight",
+                             self.name, shutdown_timeout)
+        await self.output.close(0)
+        await self.input.close()
+        return delivered
+
+    async def _finish(self, workers: list["asyncio.Task[None]"]) -> bool:
+        for _ in workers:
+            await self.queue.put(None)
+        await asyncio.gather(*workers)
+        return await self.output.drain()
+
+    async def _read_loop(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                batch, ack = await self.input.read()
+            except EndOfInput:
+                return
+            except Exception as exc:  # noqa: BLE001 - an input failure is retried, not fatal
+                failures += 1
+                delay = min(0.05 * 2 ** failures, READ_RETRY_MAX)
+                self.log.error("%s: read failed (retrying in %.2fs): %s", self.input.where, delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            if not batch:
+                await ack(None)
+                await self.queue.join()
+                await self.output.flush()
+                continue
+            self.read_batches += 1
+            self.read_messages += len(batch)
+            await self.queue.put((batch, ack))
+
+    async def _work_loop(self) -> None:
+        queue, output, processors = self.queue, self.output, self.processors
+        while True:
+            item = await queue.get()
+            try:
+                if item is None:
+                    return
+                batch, ack = item
+                if processors:
+                    batch = await apply_processors(processors, batch)
+                if batch:
+                    await output.submit(batch, ack)
+                else:
+                    await ack(None)  # every message dropped on purpose
+            finally:
+                queue.task_done()
+
