@@ -11,7 +11,7 @@ install: $(STAMP)
 # Reinstall when the packaging or a Cython source changes.
 $(STAMP): pyproject.toml setup.py $(wildcard engine/_fast/*.pyx)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=68" wheel "Cython>=3.0,<4"
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77" wheel "Cython>=3.0,<4"
 	ASYNCGATE_REQUIRE_EXTENSIONS=1 $(BIN)/python -m pip install --quiet --no-build-isolation -e ".[test]"
 	$(BIN)/python -c "import engine._fast as f; assert f.COMPILED, 'Cython extensions did not build'"
 	touch $(STAMP)

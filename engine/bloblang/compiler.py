@@ -15,6 +15,7 @@ from .values import (
     DELETED,
     NOTHING,
     QueryError,
+    Timestamp,
     describe,
     expected,
     norm_float,
@@ -182,7 +183,7 @@ def _comparable(op: str, a: Any, b: Any) -> None:
     ta, tb = type(a), type(b)
     if (ta is int or ta is float) and (tb is int or tb is float):
         return
-    if ta is tb and ta in (str, bytes) or (ta is tb and ta.__name__ == "datetime"):
+    if ta is tb and ta in (str, bytes, Timestamp):
         return
     raise QueryError(f"cannot compare types {describe(a)} and {describe(b)} with {op}")
 
@@ -763,7 +764,7 @@ class Compiler:
                     raise self.error(f"{what} {spec.name}: missing argument {p.name}", node)
                 default = p.default
                 out.append(lambda ctx, this, d=default: d)
-            elif p.query:
+            elif p.query or isinstance(n, A.Lambda):
                 out.append(self.query_arg(n, scope))
             else:
                 out.append(self.expr(n, scope))

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .registry import Param, function
-from .values import DELETED, QueryError, describe, expected, format_rfc3339, is_number
+from .values import DELETED, QueryError, Timestamp, expected, format_rfc3339, is_number
 
 
 def _msg(ctx: Any) -> Any:
@@ -130,7 +130,7 @@ def hostname(ctx: Any) -> str:
 
 @function("now")
 def now(ctx: Any) -> str:
-    return format_rfc3339(datetime.now(timezone.utc).astimezone())
+    return format_rfc3339(Timestamp(time.time_ns(), datetime.now(timezone.utc).astimezone().tzinfo))
 
 
 @function("timestamp_unix")
@@ -240,4 +240,3 @@ def ksuid(ctx: Any) -> str:
     return "".join(reversed(out)).rjust(27, "0")
 
 
-_ = describe  # re-exported helpers keep one import site for plugins

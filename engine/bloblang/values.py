@@ -1,7 +1,7 @@
 """Value model shared by the compiler, functions and methods.
 
 Bloblang values are plain Python values: None, bool, int, float, str, bytes, list,
-dict and timezone-aware ``datetime`` for timestamps. Two sentinels stand for the
+dict and ``Timestamp`` (nanosecond precision, with a time zone). Two sentinels stand for the
 language's non-values: ``DELETED`` (from ``deleted()``) and ``NOTHING`` (an ``if``
 without a matching branch), both of which make an assignment a removal or a no-op.
 """
@@ -9,7 +9,7 @@ without a matching branch), both of which make an assignment a removal or a no-o
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,57 @@ DELETED: Any = _Sentinel("deleted")
 NOTHING: Any = _Sentinel("nothing")
 
 
+class Timestamp:
+    """A point in time as Unix nanoseconds plus the zone it is shown in."""
+
+    __slots__ = ("ns", "tz")
+
+    def __init__(self, ns: int, tz: tzinfo = timezone.utc) -> None:
+        self.ns = ns
+        self.tz = tz
+
+    @classmethod
+    def from_datetime(cls, dt: datetime, nanos: int | None = None) -> "Timestamp":
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        delta = dt - _EPOCH
+        secs = delta.days * 86400 + delta.seconds
+        frac = delta.microseconds * 1000 if nanos is None else nanos
+        return cls(secs * 1_000_000_000 + frac, dt.tzinfo)
+
+    def datetime(self) -> datetime:
+        secs, frac = divmod(self.ns, 1_000_000_000)
+        return (_EPOCH + timedelta(seconds=secs, microseconds=frac // 1000)).astimezone(self.tz)
+
+    @property
+    def nanosecond(self) -> int:
+        return self.ns % 1_000_000_000
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Timestamp) and self.ns == other.ns
+
+    def __lt__(self, other: "Timestamp") -> bool:
+        return self.ns < other.ns
+
+    def __le__(self, other: "Timestamp") -> bool:
+        return self.ns <= other.ns
+
+    def __gt__(self, other: "Timestamp") -> bool:
+        return self.ns > other.ns
+
+    def __ge__(self, other: "Timestamp") -> bool:
+        return self.ns >= other.ns
+
+    def __hash__(self) -> int:
+        return hash(self.ns)
+
+    def __repr__(self) -> str:
+        return f"Timestamp({format_rfc3339(self)})"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 class QueryError(MappingError):
     """A failure inside an expression; statements add the line number when it escapes."""
 
@@ -52,7 +103,7 @@ def type_name(v: Any) -> str:
         return "array"
     if t is dict:
         return "object"
-    if t is datetime:
+    if t is Timestamp:
         return "timestamp"
     if v is DELETED:
         return "delete"
@@ -132,7 +183,7 @@ def to_string(v: Any) -> str:
         return format_float(v)
     if v is None:
         return "null"
-    if t is datetime:
+    if t is Timestamp:
         return format_rfc3339(v)
     if t is list or t is dict:
         return to_json(v).decode()
@@ -149,12 +200,13 @@ def json_string(s: str) -> str:
     return orjson.dumps(s).decode()
 
 
-def format_rfc3339(ts: datetime) -> str:
-    """RFC 3339 with nanosecond-trimmed fraction (Go's time.RFC3339Nano)."""
-    base = ts.strftime("%Y-%m-%dT%H:%M:%S")
-    if ts.microsecond:
-        base += ("." + f"{ts.microsecond:06d}").rstrip("0")
-    off = ts.utcoffset()
+def format_rfc3339(ts: Timestamp) -> str:
+    """RFC 3339 with trimmed nanosecond fraction (Go's time.RFC3339Nano)."""
+    dt = ts.datetime()
+    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if ts.nanosecond:
+        base += ("." + f"{ts.nanosecond:09d}").rstrip("0")
+    off = dt.utcoffset()
     if off is None or not off:
         return base + "Z"
     total = int(off.total_seconds())
@@ -187,7 +239,7 @@ def exportable(v: Any) -> Any:
                     out_l = list(v)
                 out_l[i] = new
         return v if out_l is None else out_l
-    if t is datetime:
+    if t is Timestamp:
         return format_rfc3339(v)
     if t is bytes:
         return v.decode("utf-8", "replace")
@@ -228,5 +280,3 @@ def deep_copy(v: Any) -> Any:
     return v
 
 
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)

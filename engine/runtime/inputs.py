@@ -25,7 +25,7 @@ def wrap_input(inner: Input, cc: "ComponentConfig", ctx: "BuildContext") -> Inpu
         wrapped = AutoRetryNacks(wrapped)
     processors = ctx.build_processors(cc.processors)
     policy = BatchPolicy.from_config(cc.config.get("batching") if isinstance(cc.config, dict) else None)
-    if processors or policy:
+    if processors or policy is not None:
         wrapped = ShapedInput(wrapped, processors, policy)
     wrapped.component = inner.component
     wrapped.log = inner.log
@@ -143,7 +143,7 @@ class ShapedInput(_Delegating):
         self._ended = False
 
     async def read(self) -> tuple[Batch, AckFn]:
-        batch, ack = await (self._read_batched() if self.policy else self.inner.read())
+        batch, ack = await (self.inner.read() if self.policy is None else self._read_batched())
         if self.processors:
             batch = await apply_processors(self.processors, batch)
         return batch, ack

@@ -1,0 +1,181 @@
+"""Bloblang, the mapping language of Bento's ``mapping`` and ``mutation`` processors.
+
+    m = compile_mapping('root.id = this.id.uppercase()')
+    out = m.apply(msg)            # a new Message, or None when the mapping deleted it
+    q = compile_query('this.type == "a"')
+    q.query(msg)                  # a Python value
+    i = compile_interpolation('topic-${! meta("k") }')
+    i.render(msg)                 # a str
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..message import Message
+from . import functions as _functions  # noqa: F401  (registers functions)
+from . import methods as _methods  # noqa: F401  (registers methods)
+from .compiler import LAZY, Compiler, Context
+from .errors import BloblangError, MappingError, ParseError
+from .interpolation import split_interpolation
+from .parser import Parser
+from .registry import FUNCTIONS, METHODS, Param, function, method
+from .values import DELETED, NOTHING, QueryError, exportable, to_bytes, to_string
+
+__all__ = [
+    "compile_mapping", "compile_query", "compile_interpolation",
+    "Mapping", "Query", "Interpolation",
+    "BloblangError", "ParseError", "MappingError",
+    "function", "method", "Param", "FUNCTIONS", "METHODS",
+]
+
+_EMPTY_MAPS: dict[str, Any] = {}
+
+
+class Mapping:
+    """A compiled mapping; compile once, apply to many messages."""
+
+    __slots__ = ("source", "_stmts", "_maps")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        compiler = Compiler(source)
+        self._stmts, self._maps = compiler.compile_mapping(Parser(source).parse_mapping())
+
+    def _run(self, ctx: Context) -> None:
+        try:
+            for stmt in self._stmts:
+                stmt(ctx, LAZY)
+        except QueryError as exc:  # raised outside any assignment, e.g. by an if condition
+            raise MappingError(str(exc)) from None
+
+    def apply(self, msg: Message, batch: list[Message] | None = None, index: int = 0) -> Message | None:
+        """``mapping`` semantics: build a new message; the input is left untouched."""
+        meta = dict(msg.meta) if msg.has_meta else {}
+        ctx = Context(msg, batch, index, self._maps, meta)
+        self._run(ctx)
+        root = ctx.root
+        if root is DELETED:
+            return None
+        if root is NOTHING:
+            out = Message(msg.raw, meta)
+        else:
+            t = type(root)
+            if t is str:
+                out = Message(root.encode(), meta)
+            elif t is bytes:
+                out = Message(root, meta)
+            elif msg.has_structured and root is msg.structured:
+                out = Message(msg.raw, meta)
+            else:
+                out = Message.from_structured(exportable(root), meta)
+        out.error = msg.error
+        return out
+
+    def mutate(self, msg: Message, batch: list[Message] | None = None, index: int = 0) -> Message | None:
+        """``mutation`` semantics: edit ``msg`` in place; returns it, or None when deleted."""
+        ctx = Context(msg, batch, index, self._maps, msg.meta, mutating=True)
+        self._run(ctx)
+        root = ctx.root
+        if root is DELETED:
+            return None
+        if root is NOTHING or (msg.has_structured and root is msg.structured):
+            return msg
+        t = type(root)
+        if t is str:
+            msg.set_raw(root.encode())
+        elif t is bytes:
+            msg.set_raw(root)
+        else:
+            msg.set_structured(exportable(root))
+        return msg
+
+    def __repr__(self) -> str:
+        return f"Mapping({self.source!r})"
+
+
+class Query:
+    """A compiled single expression."""
+
+    __slots__ = ("source", "_fn")
+
+    def __init__(self, source: str, _node: Any = None, _maps: Any = None) -> None:
+        self.source = source
+        node = _node if _node is not None else Parser(source).parse_query()
+        self._fn = Compiler(source).expr(node, frozenset())
+
+    def query(self, msg: Message | None, batch: list[Message] | None = None, index: int = 0) -> Any:
+        meta = msg.meta if msg is not None else {}
+        ctx = Context(msg, batch, index, _EMPTY_MAPS, meta)
+        try:
+            v = self._fn(ctx, LAZY)
+        except QueryError as exc:
+            raise MappingError(str(exc)) from None
+        if v is NOTHING:
+            return None
+        return v
+
+    def __repr__(self) -> str:
+        return f"Query({self.source!r})"
+
+
+class Interpolation:
+    """A Bento interpolated string such as ``topic-${! meta("k") }``."""
+
+    __slots__ = ("source", "_parts", "is_static")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        parts: list[str | Query] = []
+        for is_query, text, offset in split_interpolation(source):
+            if not is_query:
+                parts.append(text)
+                continue
+            try:
+                parts.append(Query(text))
+            except ParseError as exc:
+                pos = offset + _pos_in(text, exc.line, exc.column)
+                raise ParseError(exc.explanation, source, pos) from None
+        self._parts = parts
+        self.is_static = all(isinstance(p, str) for p in parts)
+
+    def render(self, msg: Message | None, batch: list[Message] | None = None, index: int = 0) -> str:
+        parts = self._parts
+        if self.is_static:
+            return "".join(parts)  # type: ignore[arg-type]
+        out = []
+        for p in parts:
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                out.append(to_string(p.query(msg, batch, index)))
+        return "".join(out)
+
+    def render_bytes(self, msg: Message | None, batch: list[Message] | None = None, index: int = 0) -> bytes:
+        parts = self._parts
+        if len(parts) == 1 and not isinstance(parts[0], str):
+            return to_bytes(parts[0].query(msg, batch, index))
+        return self.render(msg, batch, index).encode()
+
+    def __repr__(self) -> str:
+        return f"Interpolation({self.source!r})"
+
+
+def _pos_in(text: str, line: int, column: int) -> int:
+    lines = text.split("\n")
+    return sum(len(l) + 1 for l in lines[: line - 1]) + column - 1
+
+
+def compile_mapping(text: str) -> Mapping:
+    """Compile a mapping (statements); raises ParseError."""
+    return Mapping(text)
+
+
+def compile_query(text: str) -> Query:
+    """Compile a single expression; raises ParseError."""
+    return Query(text)
+
+
+def compile_interpolation(text: str) -> Interpolation:
+    """Compile a ``${! ... }`` interpolated string; raises ParseError."""
+    return Interpolation(text)

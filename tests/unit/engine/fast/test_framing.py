@@ -1,0 +1,78 @@
+"""The Cython framing module and its pure-Python twin give identical results (one body, both implementations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine._fast import _framing_py
+
+delimiters = st.sampled_from([b"\n", b"\t", b"\x00", b"\r\n", b"||", b"abc"])
+chunks = st.binary(max_size=300) | st.lists(st.sampled_from([b"a", b"\n", b"\r", b"|", b"bc", b"\r\n"]), max_size=60).map(b"".join)
+
+
+def test_split_cuts_at_delimiters(framing_impl: Any) -> None:
+    parts, rest = framing_impl.split(b"one\ntwo\r\n\nthree", b"\n", False, True)
+    assert parts == [b"one", b"two"]
+    assert rest == b"three"
+
+
+def test_split_final_returns_tail(framing_impl: Any) -> None:
+    assert framing_impl.split(b"a\nb\r", b"\n", True, True) == ([b"a", b"b"], b"")
+    assert framing_impl.split(b"a\nb\r", b"\n", True, False) == ([b"a", b"b\r"], b"")
+
+
+def test_split_multibyte_delimiter(framing_impl: Any) -> None:
+    assert framing_impl.split(b"x||y|z||", b"||", False, False) == ([b"x", b"y|z"], b"")
+
+
+def test_split_without_delimiter_returns_same_object(framing_impl: Any) -> None:
+    data = b"no delimiter here"
+    parts, rest = framing_impl.split(data, b"\n", False, False)
+    assert parts == [] and rest == data
+
+
+def test_join_frames_each_payload(framing_impl: Any) -> None:
+    assert framing_impl.join([b"a", b"", b"bc"], b"\n") == b"a\n\nbc\n"
+    assert framing_impl.join([], b"\n") == b""
+
+
+def test_module_in_use_matches_environment() -> None:
+    import engine._fast as fast
+
+    if fast.USE_EXTENSIONS:
+        pytest.importorskip("engine._fast._framing")
+        assert fast.COMPILED
+    else:
+        assert fast.framing is _framing_py
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=chunks, delim=delimiters, final=st.booleans(), strip_cr=st.booleans())
+def test_split_twins_agree(data: bytes, delim: bytes, final: bool, strip_cr: bool) -> None:
+    compiled = pytest.importorskip("engine._fast._framing")
+    assert compiled.split(data, delim, final, strip_cr) == _framing_py.split(data, delim, final, strip_cr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(st.binary(max_size=50), max_size=30), delim=delimiters)
+def test_join_twins_agree_and_round_trip(payloads: list[bytes], delim: bytes) -> None:
+    compiled = pytest.importorskip("engine._fast._framing")
+    framed = compiled.join(payloads, delim)
+    assert framed == _framing_py.join(payloads, delim)
+    nonempty = [p for p in payloads if p]
+    if all(delim not in p and not p.endswith(delim[:1]) for p in nonempty):
+        assert _framing_py.split(framed, delim, True, False)[0] == nonempty
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=chunks, cut=st.integers(min_value=0, max_value=300), delim=delimiters)
+def test_split_is_incremental(data: bytes, cut: int, delim: bytes) -> None:
+    """Feeding the bytes in two chunks gives the same messages as feeding them at once."""
+    whole = _framing_py.split(data, delim, True, False)[0]
+    first, rest = _framing_py.split(data[:cut], delim, False, False)
+    second, _ = _framing_py.split(rest + data[cut:], delim, True, False)
+    assert first + second == whole

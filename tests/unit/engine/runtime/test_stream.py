@@ -1,0 +1,307 @@
+"""The runtime's promises: acks after delivery, redelivery of nacks, bounded memory, draining shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from engine.component import AckFn, EndOfInput, Input, Output, Processor
+from engine.config.validate import ComponentConfig
+from engine.message import Batch, Message
+from engine.runtime.context import BuildContext
+from engine.runtime.inproc import InprocHub
+from engine.runtime.inputs import AutoRetryNacks, ShapedInput
+from engine.runtime.batching import BatchPolicy
+from engine.runtime.outputs import OutputRunner
+from engine.runtime.stream import Stream
+
+
+class ListInput(Input):
+    """A finite input that records how each batch was settled."""
+
+    def __init__(self, payloads: list[bytes], per_batch: int = 1) -> None:
+        self.payloads = list(payloads)
+        self.per_batch = per_batch
+        self.acks: list[tuple[list[bytes], BaseException | None]] = []
+        self.reads = 0
+
+    async def read(self) -> tuple[Batch, AckFn]:
+        if not self.payloads:
+            raise EndOfInput
+        taken, self.payloads = self.payloads[: self.per_batch], self.payloads[self.per_batch:]
+        self.reads += 1
+
+        async def ack(error: BaseException | None) -> None:
+            self.acks.append((taken, error))
+
+        return [Message(p) for p in taken], ack
+
+
+class EndlessInput(Input):
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def read(self) -> tuple[Batch, AckFn]:
+        self.reads += 1
+        await asyncio.sleep(0)
+
+        async def ack(error: BaseException | None) -> None:
+            return None
+
+        return [Message(b"x" * 100)], ack
+
+
+class RecordingOutput(Output):
+    def __init__(self, fail_times: int = 0, delay: float = 0.0, hang: bool = False) -> None:
+        self.fail_times = fail_times
+        self.delay = delay
+        self.hang = hang
+        self.delivered: list[bytes] = []
+        self.objects: list[bytes] = []
+        self.attempts = 0
+        self.concurrent = 0
+        self.max_concurrent = 0
+
+    async def write(self, batch: Batch) -> None:
+        self.attempts += 1
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            if self.hang:
+                await asyncio.Event().wait()
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.fail_times > 0:
+                self.fail_times -= 1
+                raise ConnectionError("sink unavailable")
+            self.delivered.extend(m.raw for m in batch)
+            self.objects.extend(m.raw for m in batch)
+        finally:
+            self.concurrent -= 1
+
+
+class Raising(Processor):
+    async def process_batch(self, batch: Batch) -> Batch:
+        raise RuntimeError("boom")
+
+
+def _ctx() -> BuildContext:
+    return BuildContext(stream="test", resources={}, hub=InprocHub())
+
+
+def _bind(component: Any, kind: str, config: Any = None) -> Any:
+    component.bind(ComponentConfig(kind, "test", config or {}, f"{kind}.test"), _ctx())  # type: ignore[arg-type]
+    return component
+
+
+def make_stream(inp: Input, out: Output, processors: list[Processor] | None = None,
+                output_conf: dict[str, Any] | None = None, retry: bool = True) -> Stream:
+    _bind(inp, "input")
+    wrapped: Input = AutoRetryNacks(inp) if retry else inp
+    if retry:
+        wrapped.bind(inp.component, _ctx())
+    _bind(out, "output", output_conf)
+    runner = OutputRunner(out, out.component, _ctx())
+    for p in processors or []:
+        _bind(p, "processor")
+    return Stream("test", wrapped, processors or [], runner)
+
+
+def test_untouched_message_leaves_as_same_bytes(run: Any) -> None:
+    payload = b'{"temp": 21.5}'
+    inp, out = ListInput([payload]), RecordingOutput()
+    assert run(make_stream(inp, out).run())
+    assert out.objects[0] is payload
+
+
+def test_input_acked_only_after_delivery(run: Any) -> None:
+    inp, out = ListInput([b"a", b"b", b"c"]), RecordingOutput(delay=0.01)
+    acked_before_delivery: list[bool] = []
+    original = inp.read
+
+    async def read() -> tuple[Batch, AckFn]:
+        batch, ack = await original()
+
+        async def checking_ack(error: BaseException | None) -> None:
+            acked_before_delivery.append(batch[0].raw not in out.delivered)
+            await ack(error)
+
+        return batch, checking_ack
+
+    inp.read = read  # type: ignore[method-assign]
+    run(make_stream(inp, out).run())
+    assert out.delivered == [b"a", b"b", b"c"]
+    assert acked_before_delivery == [False, False, False]
+    assert [error for _, error in inp.acks] == [None, None, None]
+
+
+def test_failed_delivery_is_redelivered_not_lost(run: Any) -> None:
+    inp, out = ListInput([b"1", b"2", b"3"]), RecordingOutput(fail_times=3)
+    run(make_stream(inp, out).run())
+    assert out.delivered == [b"1", b"2", b"3"] or sorted(out.delivered) == [b"1", b"2", b"3"]
+    assert out.attempts == 6
+    assert all(error is None for _, error in inp.acks) and len(inp.acks) == 3
+
+
+def test_processor_failure_marks_messages_and_stream_continues(run: Any) -> None:
+    seen: list[str | None] = []
+
+    class Check(Output):
+        async def write(self, batch: Batch) -> None:
+            seen.extend(m.error for m in batch)
+
+    inp = ListInput([b"a", b"b"])
+    run(make_stream(inp, Check(), processors=[Raising()]).run())
+    assert len(seen) == 2 and all(e and "boom" in e for e in seen)
+    assert all("processor.test" in (e or "") for e in seen)
+
+
+def test_processor_dropping_everything_acks(run: Any) -> None:
+    class DropAll(Processor):
+        async def process_batch(self, batch: Batch) -> Batch:
+            return []
+
+    inp, out = ListInput([b"a", b"b"]), RecordingOutput()
+    run(make_stream(inp, out, processors=[DropAll()]).run())
+    assert out.delivered == []
+    assert [e for _, e in inp.acks] == [None, None]
+
+
+def test_slow_output_slows_input(run: Any) -> None:
+    """Backpressure: reads never run far ahead of deliveries, whatever the input's speed."""
+    inp, out = EndlessInput(), RecordingOutput(delay=0.005)
+    stream = make_stream(inp, out)
+    gaps: list[int] = []
+
+    async def scenario() -> None:
+        running = asyncio.ensure_future(stream.run(shutdown_timeout=5))
+        for _ in range(40):
+            await asyncio.sleep(0.01)
+            gaps.append(inp.reads - len(out.delivered))
+        stream.stop()
+        await running
+
+    run(scenario())
+    assert len(out.delivered) > 10
+    assert max(gaps) <= 6, gaps  # queue (1) + in flight (1) + one being read/processed + wrappers
+
+
+def test_max_in_flight_allows_concurrent_writes(run: Any) -> None:
+    inp, out = ListInput([str(i).encode() for i in range(20)]), RecordingOutput(delay=0.01)
+    run(make_stream(inp, out, output_conf={"max_in_flight": 4}).run())
+    assert sorted(out.delivered, key=int) == [str(i).encode() for i in range(20)]
+    assert 2 <= out.max_concurrent <= 4
+
+
+def test_output_batching_flushes_partial_batch_at_end(run: Any) -> None:
+    sizes: list[int] = []
+
+    class Sizes(Output):
+        async def write(self, batch: Batch) -> None:
+            sizes.append(len(batch))
+
+    inp = ListInput([b"x"] * 7)
+    run(make_stream(inp, Sizes(), output_conf={"batching": {"count": 3, "byte_size": 0, "period": 0.0}}).run())
+    assert sizes == [3, 3, 1]
+    assert len(inp.acks) == 7
+
+
+def test_output_batching_period_flushes(run: Any) -> None:
+    sizes: list[int] = []
+
+    class Sizes(Output):
+        async def write(self, batch: Batch) -> None:
+            sizes.append(len(batch))
+
+    hub = InprocHub()
+
+    class Trickle(Input):
+        def __init__(self) -> None:
+            self.n = 0
+
+        async def read(self) -> tuple[Batch, AckFn]:
+            self.n += 1
+            if self.n > 2:
+                await asyncio.Event().wait()
+            return [Message(b"x")], _noop
+
+    del hub
+    out = Sizes()
+    stream = make_stream(Trickle(), out, output_conf={"batching": {"count": 100, "byte_size": 0, "period": 0.05}})
+
+    async def scenario() -> None:
+        running = asyncio.ensure_future(stream.run(shutdown_timeout=2))
+        for _ in range(100):
+            if sizes:
+                break
+            await asyncio.sleep(0.01)
+        stream.stop()
+        await running
+
+    run(scenario())
+    assert sizes == [2]
+
+
+async def _noop(error: BaseException | None) -> None:
+    return None
+
+
+def test_input_batching_combines_and_acks_each(run: Any) -> None:
+    inp = ListInput([b"a", b"b", b"c", b"d", b"e"])
+    _bind(inp, "input")
+    retry = AutoRetryNacks(inp)
+    retry.bind(inp.component, _ctx())
+    shaped = ShapedInput(retry, [], BatchPolicy(count=2))
+    shaped.bind(inp.component, _ctx())
+    sizes: list[int] = []
+
+    class Sizes(Output):
+        async def write(self, batch: Batch) -> None:
+            sizes.append(len(batch))
+
+    out = _bind(Sizes(), "output")
+    run(Stream("t", shaped, [], OutputRunner(out, out.component, _ctx())).run())
+    assert sizes == [2, 2, 1]
+    assert len(inp.acks) == 5
+
+
+def test_stop_drains_in_flight_then_returns(run: Any) -> None:
+    inp, out = EndlessInput(), RecordingOutput(delay=0.05)
+    stream = make_stream(inp, out)
+
+    async def scenario() -> bool:
+        running = asyncio.ensure_future(stream.run(shutdown_timeout=5))
+        while not out.attempts:
+            await asyncio.sleep(0.005)
+        stream.stop()
+        return await running
+
+    assert run(scenario()) is True
+    assert out.delivered, "the batch in flight at stop time must still be delivered"
+    assert out.attempts == len(out.delivered)
+
+
+def test_shutdown_timeout_bounds_a_hanging_output(run: Any) -> None:
+    inp, out = EndlessInput(), RecordingOutput(hang=True)
+    stream = make_stream(inp, out)
+
+    async def scenario() -> bool:
+        running = asyncio.ensure_future(stream.run(shutdown_timeout=0.2))
+        while not out.attempts:
+            await asyncio.sleep(0.005)
+        stream.stop()
+        return await running
+
+    assert run(scenario(), timeout=5) is False
+
+
+def test_redelivered_batch_is_the_original_not_the_processed_one(run: Any) -> None:
+    class Append(Processor):
+        async def process_batch(self, batch: Batch) -> Batch:
+            for m in batch:
+                m.set_raw(m.raw + b"!")
+            return batch
+
+    inp, out = ListInput([b"a"]), RecordingOutput(fail_times=2)
+    run(make_stream(inp, out, processors=[Append()]).run())
+    assert out.delivered == [b"a!"]
