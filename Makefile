@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml setup.py $(wildcard engine/_fast/*.pyx)
 run: install
 	$(BIN)/asyncgate run engine/demo/demo.yaml
 
+# The local services the integration tests talk to (see scripts/start-services.sh); none yet.
+TEST_SERVICES ?=
+
 test: install
-	bash scripts/start-services.sh
+	$(if $(strip $(TEST_SERVICES)),bash scripts/start-services.sh $(TEST_SERVICES))
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	ASYNCGATE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 

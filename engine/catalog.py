@@ -11,7 +11,8 @@ from .spec import COMPONENT_KINDS, REQUIRED, ComponentSpec, Field
 
 _KIND_BY_ARG = {"inputs": "input", "processors": "processor", "outputs": "output", "rate-limits": "rate_limit"}
 _SCALAR_SCHEMA = {"string": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"},
-                  "bool": {"type": "boolean"}, "duration": {"type": "string", "pattern": r"^(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$|^0$"},
+                  "bool": {"type": "boolean"}, "duration": {"type": "string",
+                               "pattern": r"^$|^0$|^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$"},
                   "any": {}}
 
 
@@ -113,14 +114,17 @@ def _component_schema(kind: str) -> dict[str, Any]:
 
 
 def json_schema() -> dict[str, Any]:
-    from .config.loader import SINGLE_SPEC, STREAMS_SPEC
+    from .config.loader import OPENAPI_STREAMING_SPEC, SINGLE_SPEC, STREAMS_SPEC
 
     single = field_schema(SINGLE_SPEC)
     streams = field_schema(STREAMS_SPEC)
+    # An OpenAPI API definition: only its `x-tyk-streaming` block is described; the rest is left open.
+    openapi = {"type": "object", "properties": {"x-tyk-streaming": field_schema(OPENAPI_STREAMING_SPEC)},
+               "anyOf": [{"required": ["openapi"]}, {"required": ["x-tyk-streaming"]}]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "AsyncGate stream config",
-        "anyOf": [single, streams],
+        "anyOf": [single, streams, openapi],
         "$defs": {kind: _component_schema(kind) for kind in COMPONENT_KINDS},
     }
 

@@ -80,10 +80,10 @@ def _lint(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             failed = failed or any(d.severity == "error" for d in exc.diagnostics)
             for diagnostic in exc.diagnostics:
-                print(diagnostic, file=sys.stdout)
+                print(diagnostic, file=sys.stderr)
             continue
         for warning in config.warnings:
-            print(warning, file=sys.stdout)
+            print(warning, file=sys.stderr)
     return 1 if failed else 0
 
 

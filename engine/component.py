@@ -106,6 +106,51 @@ class Output(Component):
         return None
 
 
+class PartialDelivery(Exception):
+    """Raised by `Output.write` when only part of its batch was delivered.
+
+    `failed` holds the messages that were NOT delivered, as the very Message objects the
+    output's `write` was given (not copies), and `errors` the reason for each one, in the
+    same order. Every other message of the batch WAS delivered. A caller matches the
+    failed messages to its own by identity (`locate`); one that cannot match every failed
+    message must treat the whole batch as failed (at-least-once).
+
+    `fallback` passes only the failed messages on to its next output, and the runtime's
+    redelivery (engine/runtime/inputs.py) re-sends only those messages.
+    """
+
+    def __init__(self, failed: Batch, errors: "list[str] | str", total: int | None = None) -> None:
+        self.failed: Batch = list(failed)
+        self.errors: list[str] = [errors] * len(self.failed) if isinstance(errors, str) else list(errors)
+        if len(self.errors) != len(self.failed):
+            raise ValueError("PartialDelivery needs one error per failed message")
+        self.total = total
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        distinct = list(dict.fromkeys(self.errors))
+        text = distinct[0] if distinct else "not delivered"
+        if len(distinct) > 1:
+            text += f" (and {len(distinct) - 1} other error(s))"
+        count = len(self.failed)
+        if count == 1 and self.total in (None, 1):
+            return text
+        of = f" of {self.total}" if self.total else ""
+        return f"{count}{of} message(s) not delivered: {text}"
+
+    def locate(self, sent: Batch) -> dict[int, str] | None:
+        """Positions in SENT of the failed messages, each with its error; None when some
+        failed message is not one of SENT (the caller must then assume all of SENT failed)."""
+        where = {id(m): i for i, m in enumerate(sent)}
+        found: dict[int, str] = {}
+        for msg, error in zip(self.failed, self.errors):
+            i = where.get(id(msg))
+            if i is None:
+                return None
+            found[i] = error
+        return found
+
+
 def mark_error(msg: Message, component: Component, exc: BaseException | str) -> None:
     text = str(exc) or type(exc).__name__
     msg.error = text

@@ -28,13 +28,17 @@ class _Formatter(logging.Formatter):
         fields["msg"] = record.getMessage()
         if record.name != "asyncgate":
             fields["path"] = record.name.removeprefix("asyncgate.")
+        extra = getattr(record, "fields", None)  # structured fields, e.g. from the `log` processor
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                fields.setdefault(str(key), value)
         if self.fmt == "json":
-            return orjson.dumps(fields).decode()
+            return orjson.dumps(fields, default=str).decode()
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
 def _logfmt_value(value: Any) -> str:
-    text = str(value)
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
     if not text or any(c in text for c in ' ="\n\t'):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text

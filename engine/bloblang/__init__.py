@@ -15,6 +15,7 @@ from typing import Any
 from ..message import Message
 from . import functions as _functions  # noqa: F401  (registers functions)
 from . import methods as _methods  # noqa: F401  (registers methods)
+from . import timestamps as _timestamps  # noqa: F401  (registers timestamp methods)
 from .compiler import LAZY, Compiler, Context
 from .errors import BloblangError, MappingError, ParseError
 from .interpolation import split_interpolation
@@ -111,7 +112,7 @@ class Query:
             v = self._fn(ctx, LAZY)
         except QueryError as exc:
             raise MappingError(str(exc)) from None
-        if v is NOTHING:
+        if v is NOTHING or v is DELETED:
             return None
         return v
 

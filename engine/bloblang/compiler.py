@@ -129,10 +129,8 @@ def path_text(node: A.Node) -> str | None:
 # -- operators ----------------------------------------------------------------
 def _num_pair(op: str, a: Any, b: Any) -> None:
     ta, tb = type(a), type(b)
-    if not (ta is int or ta is float):
-        raise QueryError(f"cannot {op} types {describe(a)} and {describe(b)}: expected number value, got {describe(a)}")
-    if not (tb is int or tb is float):
-        raise QueryError(f"cannot {op} types {describe(a)} and {describe(b)}: expected number value, got {describe(b)}")
+    if not (ta is int or ta is float) or not (tb is int or tb is float):
+        raise QueryError(f"cannot {op} types {describe(a)} and {describe(b)}")
 
 
 def op_add(a: Any, b: Any) -> Any:
@@ -691,9 +689,10 @@ class Compiler:
         if isinstance(node.left, A.Literal) and isinstance(node.right, A.Literal):
             try:
                 const = fn(node.left.value, node.right.value)
-            except QueryError as exc:
-                raise self.error(str(exc), node) from None
-            return lambda ctx, this: const
+            except QueryError:
+                pass  # fail at run time instead, where `.catch()` can still recover
+            else:
+                return lambda ctx, this: const
         return lambda ctx, this: fn(left(ctx, this), right(ctx, this))
 
     def x_IfExpr(self, node: A.IfExpr, scope: frozenset[str]) -> Expr:
@@ -807,8 +806,8 @@ class Compiler:
         args = self.bind_args(spec, node, scope, "method")
         impl = spec.impl
         field = path_text(node.target)
-        prefix = f"field `{field}`: " if field else ""
-        prefix += f"method {node.name}: "
+        # Bento names the field a failing method was called on; otherwise we name the method.
+        prefix = f"field `{field}`: " if field else f"method {node.name}: "
         wants_ctx = spec.wants_ctx
 
         if not args and not wants_ctx:

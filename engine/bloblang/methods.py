@@ -374,7 +374,7 @@ def format_(v: Any, *args: Any) -> str:
 @lru_cache(maxsize=512)
 def _regex(pattern: str) -> re.Pattern[str]:
     # Go's RE2 spells a few constructs differently from Python's re.
-    py = pattern.replace(r"\z", r"\Z").replace("(?P<", "(?P<")
+    py = pattern.replace(r"\z", r"\Z")
     try:
         return re.compile(py)
     except re.error as exc:
@@ -391,14 +391,12 @@ def _go_expand(template: str, m: re.Match[str]) -> str:
         name = t.group(2) or t.group(3)
         try:
             g = m.group(int(name)) if name.isdigit() else m.group(name)
-        except (IndexError, error_type):
+        except (IndexError, re.error):
             return ""
         return g or ""
 
     return _GO_TEMPLATE.sub(sub, template)
 
-
-error_type = re.error
 
 
 @method("re_match", "pattern")
@@ -1242,7 +1240,7 @@ def _compiled_bloblang(src: str) -> Any:
 
 @method("bloblang", "mapping", ctx=True)
 def bloblang(ctx: Any, v: Any, src: Any) -> Any:
-    from .compiler import LAZY, Context
+    from .compiler import Context
     from .errors import ParseError
 
     try:
@@ -1252,7 +1250,6 @@ def bloblang(ctx: Any, v: Any, src: Any) -> Any:
     sub = Context(ctx.msg, ctx.batch, ctx.index, m._maps, {})
     for stmt in m._stmts:
         stmt(sub, v)
-    _ = LAZY
     return None if sub.root is NOTHING else sub.root
 
 
@@ -1279,7 +1276,7 @@ _DECODERS: dict[str, Callable[[bytes], bytes]] = {
     "base64url": base64.urlsafe_b64decode,
     "base64rawurl": lambda b: base64.urlsafe_b64decode(_pad(b)),
     "base64raw": lambda b: base64.b64decode(_pad(b)),
-    "hex": bytes.fromhex if False else binascii.unhexlify,
+    "hex": binascii.unhexlify,
     "ascii85": base64.a85decode,
     "base32": base64.b32decode,
     "base32hex": base64.b32hexdecode,
@@ -1497,9 +1494,10 @@ def parse_url(v: Any) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
     s = _str(v)
-    if re.search(r"%(?![0-9A-Fa-f]{2})", s):
-        bad = re.search(r"%(?![0-9A-Fa-f]{2}).{0,2}", s)
-        raise QueryError(f'parse "{s}": invalid URL escape "{bad.group(0) if bad else "%"}"')
+    before_fragment = s.partition("#")[0]
+    bad = re.search(r"%(?![0-9A-Fa-f]{2}).{0,2}", before_fragment)
+    if bad:
+        raise QueryError(f'parse "{before_fragment}": invalid URL escape "{bad.group(0)}"')
     u = urlsplit(s)
     out: dict[str, Any] = {
         "scheme": u.scheme, "opaque": "", "host": u.netloc.rpartition("@")[2],
@@ -1546,3 +1544,164 @@ def decompress(v: Any, algorithm: Any) -> bytes:
         raise QueryError(f"failed to decompress: {exc}") from None
 
 
+
+
+# -- JWT (HMAC algorithms) --------------------------------------------------------
+def _b64url(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def _b64url_decode(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def _sign_jwt(bits: int) -> Callable[[Any, Any], str]:
+    def impl(v: Any, secret: Any) -> str:
+        claims = _obj(v)
+        header = _b64url(go_json({"alg": f"HS{bits}", "typ": "JWT"}, None, False).encode())
+        payload = _b64url(go_json(claims, None, False).encode())
+        signing_input = f"{header}.{payload}".encode()
+        sig = hmac.new(_bytes(secret), signing_input, f"sha{bits}").digest()
+        return f"{header}.{payload}.{_b64url(sig)}"
+
+    return impl
+
+
+def _parse_jwt(bits: int) -> Callable[[Any, Any], Any]:
+    def impl(v: Any, secret: Any) -> Any:
+        parts = _str(v).split(".")
+        if len(parts) != 3:
+            raise QueryError("token contains an invalid number of segments")
+        try:
+            header = msgspec.json.decode(_b64url_decode(parts[0]))
+            claims = msgspec.json.decode(_b64url_decode(parts[1]))
+            sig = _b64url_decode(parts[2])
+        except (ValueError, binascii.Error, msgspec.DecodeError) as exc:
+            raise QueryError(f"failed to decode token: {exc}") from None
+        if type(header) is not dict or header.get("alg") != f"HS{bits}":
+            raise QueryError(f"unexpected signing method: {header.get('alg') if type(header) is dict else header}")
+        expected_sig = hmac.new(_bytes(secret), f"{parts[0]}.{parts[1]}".encode(), f"sha{bits}").digest()
+        if not hmac.compare_digest(sig, expected_sig):
+            raise QueryError("signature is invalid")
+        return claims
+
+    return impl
+
+
+for _b in (256, 384, 512):
+    method(f"sign_jwt_hs{_b}", "secret")(_sign_jwt(_b))
+    method(f"parse_jwt_hs{_b}", "signing_secret")(_parse_jwt(_b))
+
+
+# -- HTML and XML -----------------------------------------------------------------
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*>")
+_DROP_CONTENT = ("script", "style")
+
+
+@method("strip_html", Param("preserve", None))
+def strip_html(v: Any, preserve: Any) -> Any:
+    keep = {_str(p).lower() for p in _arr(preserve)} if preserve is not None else set()
+    s = _str(v)
+    for tag in _DROP_CONTENT:
+        if tag not in keep:
+            s = re.sub(rf"<{tag}\b[^>]*>.*?</{tag}\s*>", "", s, flags=re.S | re.I)
+    s = _TAG_RE.sub(lambda m: m.group(0) if m.group(2).lower() in keep else "", s)
+    return _same_kind(v, s)
+
+
+@method("parse_big_decimal", Param("scale", 0))
+def parse_big_decimal(v: Any, scale: Any) -> str:
+    from decimal import Decimal
+
+    n = int.from_bytes(_bytes(v), "big", signed=True)
+    sc = _int(scale)
+    return str(Decimal(n).scaleb(-sc)) if sc else str(n)
+
+
+def _xml_cast(s: str) -> Any:
+    low = s.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return _parse_number(s)
+    except QueryError:
+        return s
+
+
+def _xml_node(el: Any, cast: bool) -> Any:
+    conv = _xml_cast if cast else (lambda x: x)
+    out: dict[str, Any] = {f"-{k}": conv(val) for k, val in el.attrib.items()}
+    for child in el:
+        value = _xml_node(child, cast)
+        if child.tag in out:
+            prev = out[child.tag]
+            out[child.tag] = prev + [value] if type(prev) is list else [prev, value]
+        else:
+            out[child.tag] = value
+    text = (el.text or "").strip()
+    if not out:
+        return conv(text) if text else ""
+    if text:
+        out["#text"] = conv(text)
+    return out
+
+
+@method("parse_xml", Param("cast", False))
+def parse_xml(v: Any, cast: Any) -> Any:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(_bytes(v))
+    except ET.ParseError as exc:
+        raise QueryError(f"failed to parse value as XML: {exc}") from None
+    return {root.tag: _xml_node(root, _bool(cast))}
+
+
+def _xml_escape(s: str, attr: bool = False) -> str:
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace('"', "&quot;") if attr else s
+
+
+def _xml_element(tag: str, v: Any, indent: str | None, depth: int, out: list[str]) -> None:
+    pad = "" if indent is None else indent * depth
+    nl = "" if indent is None else "\n"
+    if type(v) is list:
+        for item in v:
+            _xml_element(tag, item, indent, depth, out)
+        return
+    if type(v) is not dict:
+        text = "" if v is None else to_string(v)
+        out.append(f"{pad}<{tag}>{_xml_escape(text)}</{tag}>{nl}")
+        return
+    attrs = "".join(f' {k[1:]}="{_xml_escape(to_string(a), True)}"' for k, a in sorted(v.items())
+                    if k.startswith("-"))
+    children = [(k, c) for k, c in sorted(v.items()) if not k.startswith("-") and k != "#text"]
+    text = v.get("#text")
+    if not children:
+        body = "" if text is None else _xml_escape(to_string(text))
+        out.append(f"{pad}<{tag}{attrs}>{body}</{tag}>{nl}")
+        return
+    out.append(f"{pad}<{tag}{attrs}>{nl}")
+    if text is not None:
+        out.append(f"{pad}{indent or ''}{_xml_escape(to_string(text))}{nl}")
+    for k, c in children:
+        _xml_element(k, c, indent, depth + 1, out)
+    out.append(f"{pad}</{tag}>{nl}")
+
+
+@method("format_xml", Param("indent", "    "), Param("no_indent", False), Param("root_tag", None))
+def format_xml(v: Any, indent: Any, no_indent: Any, root_tag: Any) -> bytes:
+    doc = _obj(v)
+    ind = None if _bool(no_indent) else _str(indent)
+    # A single non-attribute key holding an object names the root element; otherwise wrap in <doc>.
+    if root_tag is None and len(doc) == 1:
+        (tag, body), = doc.items()
+        if not tag.startswith("-") and type(body) is dict:
+            root, content = tag, body
+        else:
+            root, content = "doc", doc
+    else:
+        root, content = (_str(root_tag) if root_tag is not None else "doc"), doc
+    out: list[str] = []
+    _xml_element(root, content, ind, 0, out)
+    return "".join(out).rstrip("\n").encode()

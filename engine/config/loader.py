@@ -19,7 +19,7 @@ from .validate import ComponentConfig, Validator, path_text
 STREAM_FIELDS = [
     s.Field("input", "input", "Where messages come from."),
     s.obj("pipeline", "Processors applied to every batch between input and output.",
-          s.integer("threads", "Concurrent processing workers; -1 or 0 means one per CPU core.", -1),
+          s.integer("threads", "Concurrent processing workers. -1 or 0 means one: the event loop is single-threaded, so more workers only help processors that wait on I/O (and they do not keep message order).", -1),
           s.Field("processors", "processor", "Processors applied in order.", default=[], kind="list"),
           default={}),
     s.Field("output", "output", "Where messages go."),
@@ -66,6 +66,12 @@ STREAMS_SPEC = s.obj("config", "A streams-mode config.",
                      s.Field("streams", "object", "Named streams.", kind="map", children=STREAM_FIELDS),
                      *RESOURCE_FIELDS, *SERVICE_FIELDS)
 
+# The `x-tyk-streaming` block of an OpenAPI document (the rest of the document is the gateway's business).
+OPENAPI_STREAMING_SPEC = s.obj("x-tyk-streaming", "Streams carried by an OpenAPI API definition.",
+                               s.Field("streams", "object", "Named streams.", kind="map", children=STREAM_FIELDS,
+                                       default={}),
+                               *RESOURCE_FIELDS, *SERVICE_FIELDS)
+
 
 @dataclass
 class StreamConfig:
@@ -91,11 +97,18 @@ class LoadedConfig:
     locations: Locations | None = None
 
 
+MAX_CONFIG_BYTES = 64 << 20
+
+
 def load_config(file: str, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read and validate FILE; raise ConfigError with every located problem."""
     path = FilePath(file)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:  # bounded: `lint /dev/zero` must not eat the memory
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError([Diagnostic(file, 1, 1, f"larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config file")])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([Diagnostic(file, 1, 1, "no such file")]) from None
     except IsADirectoryError:
@@ -103,9 +116,13 @@ def load_config(file: str, environ: Mapping[str, str] | None = None) -> LoadedCo
     except PermissionError:
         raise ConfigError([Diagnostic(file, 1, 1, "permission denied")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([Diagnostic(file, 1, exc.start + 1, "not UTF-8 text")]) from None
+        before = data[:exc.start]
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+        raise ConfigError([Diagnostic(file, before.count(b"\n") + 1, column,
+                                      f"not UTF-8 text (byte 0x{data[exc.start]:02x})")]) from None
     except OSError as exc:
-        raise ConfigError([Diagnostic(file, 1, 1, f"cannot read: {exc.strerror}")]) from None
+        raise ConfigError([Diagnostic(file, 1, 1, f"cannot read: {exc.strerror or exc}")]) from None
     return load_text(text, file, environ)
 
 
@@ -139,9 +156,7 @@ def _load_openapi(document: dict[str, Any], v: Validator, file: str) -> LoadedCo
         v.error(("x-tyk-streaming",), "x-tyk-streaming: expected an object with a `streams` map")
         return _finish(file, "openapi", v, {}, {})
     base = ("x-tyk-streaming",)
-    spec = s.obj("x-tyk-streaming", "", s.Field("streams", "object", kind="map", children=STREAM_FIELDS, default={}),
-                 *RESOURCE_FIELDS, *SERVICE_FIELDS)
-    conf = v.object(spec, streaming, base)
+    conf = v.object(OPENAPI_STREAMING_SPEC, streaming, base)
     streams = {name: _stream(name, body, base + ("streams", name)) for name, body in (conf or {}).get("streams", {}).items()}
     return _finish(file, "openapi", v, conf, streams)
 
@@ -174,4 +189,5 @@ def _finish(file: str, shape: Any, v: Validator, conf: dict[str, Any] | None,
     )
 
 
-__all__ = ["LoadedConfig", "StreamConfig", "load_config", "load_text", "path_text", "STREAM_SPEC", "SINGLE_SPEC"]
+__all__ = ["LoadedConfig", "StreamConfig", "load_config", "load_text", "path_text", "STREAM_SPEC", "SINGLE_SPEC",
+           "STREAMS_SPEC", "OPENAPI_STREAMING_SPEC"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from ..errors import ConfigError, Diagnostic
-from .env import interpolate_env
+from .env import OffsetMap, interpolate_env
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -17,6 +19,10 @@ except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 Path = tuple[Any, ...]
+
+# Deeper documents are refused with a located error rather than overflowing the interpreter's stack.
+MAX_DEPTH = 100
+MAX_VALUES = 1_000_000
 
 
 @dataclass
@@ -26,6 +32,9 @@ class Locations:
     file: str
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # The text as written of each plain (unquoted) scalar that did not resolve to a string: a string
+    # field given `1.10`, `0123`, `off` or `2024-01-01` gets that text, as Bento (yaml.v3) gives it.
+    raw: dict[Path, str] = field(default_factory=dict)
 
     def value(self, path: Path) -> tuple[int, int]:
         while path not in self.values and path:
@@ -40,68 +49,109 @@ class Locations:
         return Diagnostic(self.file, line, col, message, severity)  # type: ignore[arg-type]
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+class _Positions:
+    """(line, column), 1-based, of an offset in the interpolated text, as it stood in the original text."""
+
+    def __init__(self, original: str, offsets: OffsetMap) -> None:
+        self.offsets = offsets
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", original)]
+
+    def __call__(self, offset: int) -> tuple[int, int]:
+        offset = self.offsets.original(offset)
+        line = bisect.bisect_right(self.line_starts, offset)
+        return line, offset - self.line_starts[line - 1] + 1
+
+
+def looks_like_json(text: str, file: str) -> bool:
+    return file.lower().endswith(".json") or text.lstrip("\ufeff \t\r\n")[:1] in ("{", "[")
 
 
 def parse_document(text: str, file: str, environ: Mapping[str, str] | None = None) -> tuple[Any, Locations]:
     """Parse one YAML/JSON document; raise ConfigError with located messages."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the document
     original = text
     locations = Locations(file)
+    offsets = OffsetMap()
     # Substituted in the raw text, as Benthos does, so a variable may stand anywhere (flow lists too).
-    text, missing = interpolate_env(text, environ)
+    text, missing = interpolate_env(text, environ, offsets)
+    position = _Positions(original, offsets)
     if missing:
         raise ConfigError([
-            Diagnostic(file, *_offset_position(text_before, offset),
+            Diagnostic(file, *_offset_position(original, offset),
                        f"environment variable {name} is not set and has no default "
                        f"(write ${{{name}:default}} to give one)")
-            for text_before in [original] for offset, name in missing
+            for offset, name in missing
         ])
-    if file.endswith(".json"):
+    if looks_like_json(text, file):
         try:
             json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError([Diagnostic(file, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}")]) from None
+            if file.lower().endswith(".json"):
+                raise ConfigError([Diagnostic(file, *position(exc.pos), f"invalid JSON: {exc.msg}")]) from None
+            # Not a .json file: a YAML flow document that is not strict JSON; YAML judges it below.
+        except RecursionError:
+            raise ConfigError([Diagnostic(file, 1, 1, f"the document is nested too deeply "
+                                                      f"(more than {MAX_DEPTH} levels)")]) from None
+        else:
+            return _JsonReader(text, locations, position).document(), locations
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = position(mark.index) if mark else (1, 1)
         problem = exc.problem or exc.context or "malformed document"
         context = f" ({exc.context})" if exc.context and exc.problem else ""
         raise ConfigError([Diagnostic(file, line, col, f"invalid YAML: {problem}{context}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Diagnostic(file, 1, 1, f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([Diagnostic(file, 1, 1, f"the document is nested too deeply "
+                                                  f"(more than {MAX_DEPTH} levels)")]) from None
     if not nodes or nodes[0] is None:
         raise ConfigError([Diagnostic(file, 1, 1, "the config is empty")])
     if len(nodes) > 1:
-        line, col = _mark(nodes[1])
+        line, col = position(nodes[1].start_mark.index)
         raise ConfigError([Diagnostic(file, line, col, "expected one document, found several (---)")])
 
     errors: list[Diagnostic] = []
+    count = 0
+
+    def mark(node: yaml.Node) -> tuple[int, int]:
+        return position(node.start_mark.index)
 
     def convert(node: yaml.Node, path: Path) -> Any:
-        locations.values[path] = _mark(node)
+        nonlocal count
+        locations.values[path] = mark(node)
+        count += 1
+        if count > MAX_VALUES:  # e.g. aliases of aliases ("billion laughs")
+            raise ConfigError([Diagnostic(file, *mark(node), f"the document holds more than {MAX_VALUES} values "
+                                                             f"once its aliases are expanded")])
+        if len(path) > MAX_DEPTH:
+            raise ConfigError([Diagnostic(file, *mark(node), f"the document is nested too deeply "
+                                                             f"(more than {MAX_DEPTH} levels)")])
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = convert_scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
-                if not isinstance(key, (str, int, float, bool)):
-                    errors.append(Diagnostic(file, *_mark(key_node), "mapping keys must be plain scalars"))
+                if not isinstance(key_node, yaml.ScalarNode):
+                    errors.append(Diagnostic(file, *mark(key_node), "mapping keys must be plain scalars"))
                     continue
-                key = str(key) if not isinstance(key, str) else key
+                # Keys are names: taken as written (`on:` is the key "on", not a boolean).
+                key = key_node.value
+                if key == "<<" and not key_node.style:
+                    errors.append(Diagnostic(file, *mark(key_node), "YAML merge keys (<<) are not supported"))
+                    continue
                 if key in result:
-                    errors.append(Diagnostic(file, *_mark(key_node), f'duplicate key "{key}"'))
+                    errors.append(Diagnostic(file, *mark(key_node), f'duplicate key "{key}"'))
                     continue
-                locations.keys[path + (key,)] = _mark(key_node)
+                locations.keys[path + (key,)] = mark(key_node)
                 result[key] = convert(value_node, path + (key,))
             return result
         if isinstance(node, yaml.SequenceNode):
             return [convert(item, path + (i,)) for i, item in enumerate(node.value)]
-        return convert_scalar(node, path)
-
-    def convert_scalar(node: yaml.ScalarNode, path: Path) -> Any:
-        return _construct(node)
+        value = _construct(node)
+        if not node.style and not isinstance(value, str) and value is not None:
+            locations.raw[path] = node.value
+        return value
 
     value = convert(nodes[0], ())
     if errors:
@@ -124,5 +174,89 @@ def _construct(node: yaml.ScalarNode) -> Any:
         return node.value
     try:
         return _constructor.construct_object(node, deep=True)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, OverflowError):
         return node.value
+
+
+class _JsonReader:
+    """Builds the values of a document already known to be valid JSON, noting where each stood.
+
+    JSON is read as JSON (not as YAML, whose 1.1 rules would take `1e5` for a string and refuse
+    surrogate-pair escapes)."""
+
+    _WS = re.compile(r"[ \t\n\r]*")
+    _NUMBER = re.compile(r"(-?(?:0|[1-9]\d*))(\.\d+)?([eE][-+]?\d+)?")
+    _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None,
+                                  "NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+    def __init__(self, text: str, locations: Locations, position: Callable[[int], tuple[int, int]]) -> None:
+        self.text = text
+        self.loc = locations
+        self.position = position
+        self.errors: list[Diagnostic] = []
+
+    def document(self) -> Any:
+        value, _ = self.value(0, ())
+        if self.errors:
+            raise ConfigError(self.errors)
+        return value
+
+    def skip(self, i: int) -> int:
+        return self._WS.match(self.text, i).end()  # type: ignore[union-attr]
+
+    def value(self, i: int, path: Path) -> tuple[Any, int]:
+        i = self.skip(i)
+        self.loc.values[path] = self.position(i)
+        if len(path) > MAX_DEPTH:
+            raise ConfigError([Diagnostic(self.loc.file, *self.position(i), f"the document is nested too deeply "
+                                                                            f"(more than {MAX_DEPTH} levels)")])
+        char = self.text[i]
+        if char == "{":
+            result: dict[str, Any] = {}
+            i = self.skip(i + 1)
+            if self.text[i] == "}":
+                return result, i + 1
+            while True:
+                i = self.skip(i)
+                key_at = i
+                key, i = json.decoder.scanstring(self.text, i + 1)
+                i = self.skip(i) + 1  # the colon
+                if key in result:
+                    self.errors.append(Diagnostic(self.loc.file, *self.position(key_at), f'duplicate key "{key}"'))
+                    _, i = self.value(i, path + ("\0duplicate",))
+                else:
+                    self.loc.keys[path + (key,)] = self.position(key_at)
+                    result[key], i = self.value(i, path + (key,))
+                i = self.skip(i)
+                if self.text[i] == "}":
+                    return result, i + 1
+                i += 1  # the comma
+        if char == "[":
+            items: list[Any] = []
+            i = self.skip(i + 1)
+            if self.text[i] == "]":
+                return items, i + 1
+            while True:
+                item, i = self.value(i, path + (len(items),))
+                items.append(item)
+                i = self.skip(i)
+                if self.text[i] == "]":
+                    return items, i + 1
+                i += 1
+        if char == '"':
+            return json.decoder.scanstring(self.text, i + 1)
+        number = self._NUMBER.match(self.text, i)
+        if number and number.end() > i:
+            integer, frac, exp = number.groups()
+            if frac or exp:
+                value: Any = float(number.group(0))
+            else:
+                value = int(integer)
+            self.loc.raw[path] = number.group(0)
+            return value, number.end()
+        for word, constant in self._CONSTANTS.items():
+            if self.text.startswith(word, i):
+                if constant is not None:
+                    self.loc.raw[path] = word
+                return constant, i + len(word)
+        raise ConfigError([Diagnostic(self.loc.file, *self.position(i), "invalid JSON")])  # pragma: no cover

@@ -5,6 +5,7 @@ Every problem is collected (not just the first) and located at its key or value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ TYPE_NAMES = {
     "duration": 'a duration string (e.g. "5s")', "object": "an object", "any": "a value",
     "input": "an input", "processor": "a processor", "output": "an output", "rate_limit": "a rate limit",
 }
+# Bento's label rule: lowercase letters, digits and underscores, not starting with an underscore.
+_LABEL = re.compile(r"[a-z0-9_]+")
 # Keys allowed beside the component name in a component block.
 _COMPONENT_EXTRAS: dict[str, tuple[str, ...]] = {
     "input": ("label", "processors"),
@@ -106,6 +109,8 @@ class Validator:
         if kind == "string":
             if isinstance(value, str):
                 result: Any = value
+            elif path in self.loc.raw and not isinstance(value, (list, dict)):
+                result = self.loc.raw[path]  # `1.10`, `0123`, `off` as written, as Bento reads them
             elif isinstance(value, bool):
                 result = "true" if value else "false"
             elif isinstance(value, (int, float)):
@@ -114,6 +119,8 @@ class Validator:
                 self.error(path, f"{name}: expected a string, got {_describe(value)}")
                 return None
         elif kind == "int":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # `1e3`, `100.0`: a whole number written as a float, as yaml.v3 accepts
             if isinstance(value, bool) or not isinstance(value, int):
                 self.error(path, f"{name}: expected an integer, got {_describe(value)}"
                            + (f" ({value!r})" if isinstance(value, (str, float)) else ""))
@@ -206,12 +213,17 @@ class Validator:
         line, column = self.loc.key(path + (name,))
         result = ComponentConfig(kind, spec.name, None, path_text(path + (name,)), line=line, column=column)
         label = value.get("label", "")
-        if label:
-            if not isinstance(label, str) or not label.replace("_", "a").replace("-", "a").isalnum():
-                self.error(path + ("label",), f'label "{label}" must contain only letters, digits, "_" and "-"')
+        if label not in ("", None):
+            if not isinstance(label, str):
+                label = self.loc.raw.get(path + ("label",), str(label))
+            if not _LABEL.fullmatch(label) or label.startswith("_"):
+                self.error(path + ("label",), f'label "{label}" must contain only lowercase letters, digits and "_", '
+                                              f'and not start with "_" (as in Bento)')
             elif label in self.labels:
+                first = self.labels[label]
+                line, column = self.loc.value(first + ("label",))
                 self.error(path + ("label",), f'label "{label}" is used twice '
-                           f"(first at {path_text(self.labels[label])})")
+                           f"(first at {path_text(first)}, line {line} column {column})")
             else:
                 self.labels[label] = path
             result.label = str(label)

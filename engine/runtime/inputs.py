@@ -6,7 +6,7 @@ import asyncio
 import collections
 from typing import TYPE_CHECKING, Any
 
-from ..component import AckFn, EndOfInput, Input, noop_ack
+from ..component import AckFn, EndOfInput, Input, PartialDelivery, noop_ack
 from ..message import Batch
 from .batching import BatchPolicy
 from .processors import apply_processors
@@ -108,17 +108,26 @@ class AutoRetryNacks(_Delegating):
             if settled:
                 return
             settled = True
+            again = original
+            if isinstance(error, PartialDelivery):
+                # Re-send only what was not delivered, when every failed message is one of ours
+                # (processors that replace messages break the link: then the whole batch goes again).
+                located = error.locate(batch)
+                if located is not None:
+                    again = [original[i] for i in sorted(located)]
+                    if not again:
+                        error = None
             if error is None:
                 self._pending -= 1
                 await ack(None)
                 self._wake.set()
                 return
             delay = min(RETRY_BACKOFF_START * (2 ** attempt), RETRY_BACKOFF_MAX)
-            self.log.warning("delivery failed, retrying in %.2fs: %s", delay, error)
+            self.log.warning("delivery of %d message(s) failed, retrying in %.2fs: %s", len(again), delay, error)
 
             def requeue() -> None:
                 self._pending -= 1
-                self._retries.append((original, ack, attempt + 1))
+                self._retries.append((again, ack, attempt + 1))
                 self._wake.set()
 
             asyncio.get_running_loop().call_later(delay, requeue)

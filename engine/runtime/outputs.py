@@ -27,7 +27,9 @@ class OutputRunner:
         conf = cc.config if isinstance(cc.config, dict) else {}
         self.processors = ctx.build_processors(cc.processors)
         self.policy = BatchPolicy.from_config(conf.get("batching"))
-        self.max_in_flight = max(1, int(conf.get("max_in_flight", 1) or 1))
+        # Outputs without a `max_in_flight` field (brokers, switch, fallback) may say how many
+        # writes they can take at once, from what their children can take.
+        self.max_in_flight = max(1, int(conf.get("max_in_flight") or getattr(output, "max_in_flight", 1) or 1))
         self._slots = asyncio.Semaphore(self.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: list[Done] = []
@@ -112,6 +114,12 @@ class OutputRunner:
         """Send a partial batch now rather than waiting for the policy."""
         if self.policy is not None and len(self.policy):
             await self._flush()
+        flush_children = getattr(self.output, "flush", None)
+        if flush_children is not None:
+            # An output made of outputs (broker, switch, ...): let deliveries just started hand
+            # their batches to the children, then flush the children's own batching.
+            await asyncio.sleep(0)
+            await flush_children()
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Flush a partial batch and wait for in-flight deliveries; False on timeout."""

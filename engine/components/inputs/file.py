@@ -81,16 +81,18 @@ class FileInput(Input):
                 self._open(self._queue.pop(0))
             state, codec = self._file, self._codec
             assert state is not None and codec is not None
-            self._pending_read = loop.run_in_executor(None, os.read, self._fd, READ_SIZE)
+            # A read cancelled half-way left its chunk in _pending_read: take that one first.
+            if self._pending_read is None:
+                self._pending_read = loop.run_in_executor(None, os.read, self._fd, READ_SIZE)
             try:
-                chunk = await self._pending_read
+                chunk = await asyncio.shield(self._pending_read)
             except OSError as exc:
+                self._pending_read = None
                 self._close_file()
                 state.failed = True
                 self._finished(state)
                 raise OSError(f'reading "{state.path}" failed: {exc.strerror or exc}') from None
-            finally:
-                self._pending_read = None
+            self._pending_read = None
             if chunk:
                 parts = codec.feed(chunk)
                 # Reaching into the splitter: its unterminated tail is what we hold in memory.
