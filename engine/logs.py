@@ -13,6 +13,10 @@ _LEVELS = {"OFF": logging.CRITICAL + 10, "FATAL": logging.CRITICAL, "ERROR": log
            "WARN": logging.WARNING, "INFO": logging.INFO, "DEBUG": logging.DEBUG,
            "TRACE": logging.DEBUG, "ALL": logging.DEBUG}
 
+# Bento's level names.
+_LEVEL_NAMES = {logging.CRITICAL: "fatal", logging.ERROR: "error", logging.WARNING: "warn", logging.INFO: "info",
+                logging.DEBUG: "debug"}
+
 
 class _Formatter(logging.Formatter):
     def __init__(self, fmt: str, timestamps: bool) -> None:
@@ -24,7 +28,7 @@ class _Formatter(logging.Formatter):
         fields: dict[str, Any] = {}
         if self.timestamps:
             fields["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z"
-        fields["level"] = record.levelname.lower().replace("warning", "warn")
+        fields["level"] = _LEVEL_NAMES.get(record.levelno) or record.levelname.lower()
         fields["msg"] = record.getMessage()
         if record.name != "asyncgate":
             fields["path"] = record.name.removeprefix("asyncgate.")

@@ -34,6 +34,9 @@ class Field:
     unsupported: bool = False
     # For "object" fields: a scalar shorthand (e.g. `drop: ""`) is allowed.
     allow_scalar: bool = False
+    # A string field holding Bloblang: "mapping" or "query". It is compiled when the config
+    # loads, so a mapping that does not parse is a located config error, never a runtime one.
+    bloblang: Literal["mapping", "query", None] = None
 
     @property
     def required(self) -> bool:

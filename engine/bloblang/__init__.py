@@ -73,15 +73,64 @@ class Mapping:
         out.error = msg.error
         return out
 
-    def mutate(self, msg: Message, batch: list[Message] | None = None, index: int = 0) -> Message | None:
-        """``mutation`` semantics: edit ``msg`` in place; returns it, or None when deleted."""
-        ctx = Context(msg, batch, index, self._maps, msg.meta, mutating=True)
+    def apply_onto(self, target: Message, msg: Message, batch: list[Message] | None = None,
+                   index: int = 0) -> Message | None:
+        """Bento's ``MapOnto``: map ``msg`` (``this``, ``metadata()``, ``content()``) onto a copy of
+        ``target``, whose document is the starting ``root`` (nothing when it is empty or not JSON)
+        and whose metadata ``meta``/``@`` edit. ``target`` itself is left untouched.
+
+        The ``branch`` processor uses it twice: ``request_map`` onto an empty copy of the original
+        message, and ``result_map`` (``this`` = the branch result) onto the original message.
+        Returns the new message, or None when the mapping deleted it."""
+        meta = dict(target.meta) if target.has_meta else {}
+        base: Any = NOTHING
+        if target.has_structured:
+            base = target.structured
+        elif target.raw:
+            try:
+                base = target.structured
+            except ValueError:
+                pass
+        ctx = Context(msg, batch, index, self._maps, meta)
+        ctx.root = base
         self._run(ctx)
         root = ctx.root
         if root is DELETED:
             return None
+        if root is NOTHING or root is base:
+            out = Message(target.raw, meta)
+        else:
+            t = type(root)
+            if t is str:
+                out = Message(root.encode(), meta)
+            elif t is bytes:
+                out = Message(root, meta)
+            else:
+                out = Message.from_structured(exportable(root), meta)
+        out.error = target.error
+        return out
+
+    def mutate(self, msg: Message, batch: list[Message] | None = None, index: int = 0) -> Message | None:
+        """``mutation`` semantics: edit ``msg`` in place; returns it, or None when deleted."""
+        ctx = Context(msg, batch, index, self._maps, msg.meta, mutating=True)
+        try:
+            self._run(ctx)
+        except MappingError:
+            # As in Bento, where a mutation edits the document in place: what was assigned
+            # before the failing statement stays (the caller flags the message as errored).
+            if ctx.root is not DELETED:
+                self._store(msg, ctx.root)
+            raise
+        root = ctx.root
+        if root is DELETED:
+            return None
+        self._store(msg, root)
+        return msg
+
+    @staticmethod
+    def _store(msg: Message, root: Any) -> None:
         if root is NOTHING or (msg.has_structured and root is msg.structured):
-            return msg
+            return
         t = type(root)
         if t is str:
             msg.set_raw(root.encode())
@@ -89,7 +138,6 @@ class Mapping:
             msg.set_raw(root)
         else:
             msg.set_structured(exportable(root))
-        return msg
 
     def __repr__(self) -> str:
         return f"Mapping({self.source!r})"

@@ -235,7 +235,10 @@ def set_root_path(ctx: Context, segs: tuple[tuple[str, int | None], ...], value:
         return
     root = ctx.root
     if ctx.mutating and root is NOTHING:
-        root = ctx.input_value()
+        try:
+            root = ctx.input_value()
+        except QueryError:  # as Bento's MapOnto: a payload that is not JSON starts from nothing
+            pass
     if type(root) is dict or type(root) is list:
         root = _own(ctx, root)
     else:

@@ -14,7 +14,7 @@ def parse_duration(text: str) -> float:
     if text in ("0", ""):
         return 0.0
     sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
+    body = text[1:] if text[:1] in "+-" else text  # one sign at most, as in Go
     total, pos = 0.0, 0
     for match in _PART.finditer(body):
         if match.start() != pos:

@@ -143,6 +143,7 @@ def load_text(text: str, file: str = "<config>", environ: Mapping[str, str] | No
         loaded = _finish(file, "stream", v, conf, {"main": _stream("main", conf, ())} if conf else {})
     loaded.document = document
     loaded.locations = locations
+    v.warnings.sort(key=lambda d: (d.line, d.column))
     if v.errors:
         raise ConfigError(sorted(v.errors, key=lambda d: (d.line, d.column)) + v.warnings)
     return loaded

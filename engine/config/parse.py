@@ -32,6 +32,20 @@ class Locations:
     file: str
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    styles: dict[Path, str | None] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def inside(self, path: Path, line: int, column: int) -> tuple[int, int]:
+        """The file position of (LINE, COLUMN) counted inside the string value at PATH."""
+        vline, vcol = self.value(path)
+        style = self.styles.get(path)
+        if style in ("|", ">"):  # block scalar: its text starts on the next line, indented
+            file_line = vline + line
+            text = self.lines[file_line - 1] if 0 < file_line <= len(self.lines) else ""
+            return file_line, len(text) - len(text.lstrip(" ")) + column
+        if line == 1:
+            return vline, vcol + column - (0 if style in ('"', "'") else 1)
+        return vline + line - 1, column
     # The text as written of each plain (unquoted) scalar that did not resolve to a string: a string
     # field given `1.10`, `0123`, `off` or `2024-01-01` gets that text, as Bento (yaml.v3) gives it.
     raw: dict[Path, str] = field(default_factory=dict)
@@ -70,7 +84,7 @@ def parse_document(text: str, file: str, environ: Mapping[str, str] | None = Non
     """Parse one YAML/JSON document; raise ConfigError with located messages."""
     text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the document
     original = text
-    locations = Locations(file)
+    locations = Locations(file, lines=text.splitlines())
     offsets = OffsetMap()
     # Substituted in the raw text, as Benthos does, so a variable may stand anywhere (flow lists too).
     text, missing = interpolate_env(text, environ, offsets)
@@ -107,25 +121,22 @@ def parse_document(text: str, file: str, environ: Mapping[str, str] | None = Non
     except RecursionError:
         raise ConfigError([Diagnostic(file, 1, 1, f"the document is nested too deeply "
                                                   f"(more than {MAX_DEPTH} levels)")]) from None
-    if not nodes or nodes[0] is None:
+    if not nodes or nodes[0] is None or (isinstance(nodes[0], yaml.ScalarNode) and nodes[0].value == ""
+                                         and not nodes[0].style):  # e.g. a lone `---`
         raise ConfigError([Diagnostic(file, 1, 1, "the config is empty")])
     if len(nodes) > 1:
         line, col = position(nodes[1].start_mark.index)
         raise ConfigError([Diagnostic(file, line, col, "expected one document, found several (---)")])
 
     errors: list[Diagnostic] = []
-    count = 0
 
     def mark(node: yaml.Node) -> tuple[int, int]:
         return position(node.start_mark.index)
 
+    _check_expanded_size(nodes[0], file, mark)
+
     def convert(node: yaml.Node, path: Path) -> Any:
-        nonlocal count
         locations.values[path] = mark(node)
-        count += 1
-        if count > MAX_VALUES:  # e.g. aliases of aliases ("billion laughs")
-            raise ConfigError([Diagnostic(file, *mark(node), f"the document holds more than {MAX_VALUES} values "
-                                                             f"once its aliases are expanded")])
         if len(path) > MAX_DEPTH:
             raise ConfigError([Diagnostic(file, *mark(node), f"the document is nested too deeply "
                                                              f"(more than {MAX_DEPTH} levels)")])
@@ -157,6 +168,37 @@ def parse_document(text: str, file: str, environ: Mapping[str, str] | None = Non
     if errors:
         raise ConfigError(errors)
     return value, locations
+
+
+def _check_expanded_size(root: yaml.Node, file: str, mark: Callable[[yaml.Node], tuple[int, int]]) -> None:
+    """Refuse recursive aliases, and documents whose aliases expand past MAX_VALUES ("billion laughs"),
+    before expanding anything: sizes are counted once per node, not once per use."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if closing:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_VALUES + 1)
+            continue
+        if id(node) in sizes:
+            continue
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                raise ConfigError([Diagnostic(file, *mark(child), "this anchored node contains an alias of itself")])
+            if id(child) not in sizes:
+                stack.append((child, False))
+    if sizes[id(root)] > MAX_VALUES:
+        raise ConfigError([Diagnostic(file, *mark(root), f"the document holds more than {MAX_VALUES} values "
+                                                         f"once its aliases are expanded")])
 
 
 def _offset_position(text: str, offset: int) -> tuple[int, int]:

@@ -149,6 +149,11 @@ class Validator:
                 return None
         else:  # pragma: no cover - a spec bug
             raise AssertionError(f"unknown field type {kind}")
+        if spec.bloblang and isinstance(result, str):
+            # An empty query is Bento's "always" (e.g. a switch case without a check).
+            return self.bloblang(spec.bloblang, result, path) if result.strip() else result
+        if spec.interpolated and isinstance(result, str) and "${!" in result:
+            self.bloblang("interpolation", result, path)
         if spec.options and result not in spec.options and not _option_prefix_ok(spec, result):
             choices = ", ".join(str(o) for o in spec.options)
             self.error(path, f'{name}: "{result}" is not one of: {choices}{registry.suggest(str(result), [str(o) for o in spec.options])}')
@@ -187,6 +192,26 @@ class Validator:
         if isinstance(default, (list, dict)):
             return type(default)(default)
         return default
+
+    def bloblang(self, kind: str, source: str, path: Path) -> Any:
+        """Compile Bloblang now, reporting a parse error at its place in the file.
+
+        Returns the source text: factories compile it again into their own objects, which
+        keeps the validated config plain data (printable, comparable, serialisable)."""
+        from ..bloblang import ParseError, compile_interpolation, compile_mapping, compile_query
+
+        compile_fn = {"mapping": compile_mapping, "query": compile_query,
+                      "interpolation": compile_interpolation}[kind]
+        try:
+            compile_fn(source)
+        except ParseError as exc:
+            line, column = self.loc.inside(path, exc.line, exc.column)
+            detail = str(exc).split("\n", 1)
+            where = f"{path_text(path[-1:])}: " if path else ""
+            snippet = f"\n{detail[1]}" if len(detail) > 1 else ""
+            self.errors.append(Diagnostic(self.loc.file, line, column,
+                                          f"{where}invalid {kind}: {exc.explanation}{snippet}"))
+        return source
 
     # -- components --------------------------------------------------------
     def component(self, kind: ComponentKind, value: Any, path: Path) -> ComponentConfig | None:

@@ -114,10 +114,11 @@ class OutputRunner:
         """Send a partial batch now rather than waiting for the policy."""
         if self.policy is not None and len(self.policy):
             await self._flush()
-        flush_children = getattr(self.output, "flush", None)
+        flush_children = getattr(self.output, "flush_children", None)
         if flush_children is not None:
             # An output made of outputs (broker, switch, ...): let deliveries just started hand
-            # their batches to the children, then flush the children's own batching.
+            # their batches to the children, then flush the children's own batching (so a child
+            # batching by count alone does not hold the last messages of a finite input forever).
             await asyncio.sleep(0)
             await flush_children()
 

@@ -68,6 +68,8 @@ class Stream:
                              self.name, shutdown_timeout)
         await self.output.close(0)
         await self.input.close()
+        for processor in self.processors:
+            await processor.close()
         return delivered
 
     async def _finish(self, workers: list["asyncio.Task[None]"]) -> bool:

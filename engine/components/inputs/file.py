@@ -55,6 +55,7 @@ class FileInput(Input):
         self._file: _FileState | None = None
         self._codec: Codec | None = None
         self._pending_read: asyncio.Future[bytes] | None = None
+        self._deferred: Exception | None = None
 
     async def connect(self) -> None:
         """Expand the globs and check every file can be read; an error names the path."""
@@ -73,6 +74,9 @@ class FileInput(Input):
         self._queue = files
 
     async def read(self) -> tuple[Batch, AckFn]:
+        if self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
         loop = asyncio.get_running_loop()
         while True:
             if self._fd is None:
@@ -94,14 +98,11 @@ class FileInput(Input):
                 raise OSError(f'reading "{state.path}" failed: {exc.strerror or exc}') from None
             self._pending_read = None
             if chunk:
-                parts = codec.feed(chunk)
                 # Reaching into the splitter: its unterminated tail is what we hold in memory.
-                if codec.delimiter is not None and len(codec._rest) > self.max_buffer:
-                    self._close_file()
-                    state.failed = True  # partly read: never deleted
-                    self._finished(state)
-                    raise ValueError(f'"{state.path}": a message is longer than max_buffer '
-                                     f"({self.max_buffer} bytes); the rest of the file is skipped")
+                held = len(codec._rest) + len(chunk)
+                parts = codec.feed(chunk)
+                if held > self.max_buffer and codec.delimiter is not None:
+                    parts = self._check_lengths(state, parts, codec)
             else:
                 parts = codec.finish()
                 self._close_file()
@@ -113,6 +114,23 @@ class FileInput(Input):
                 return batch, self._settler(state, len(batch))
             if state.read_done:
                 self._finished(state)
+
+    def _check_lengths(self, state: _FileState, parts: list[bytes], codec: Codec) -> list[bytes]:
+        """Cut at the first message longer than max_buffer: the rest of that file is skipped."""
+        limit = self.max_buffer
+        cut = next((i for i, p in enumerate(parts) if len(p) > limit), None)
+        if cut is None and len(codec._rest) <= limit:
+            return parts
+        self._close_file()
+        state.failed = True  # partly read: never deleted
+        self._finished(state)
+        error = ValueError(f'"{state.path}": a message is longer than max_buffer ({limit} bytes); '
+                           "the rest of the file is skipped")
+        kept = parts if cut is None else parts[:cut]
+        if not kept:
+            raise error
+        self._deferred = error  # first hand on the complete messages before it
+        return kept
 
     def _open(self, path: str) -> None:
         try:

@@ -99,7 +99,7 @@ register(s.ComponentSpec(
                 "next ones each `interval` after. Cron expressions are not supported, apart from `@every D`.",
     config=s.obj(
         "generate", "",
-        s.string("mapping", "A Bloblang mapping that makes each message.",
+        s.string("mapping", "A Bloblang mapping that makes each message.", bloblang="mapping",
                  examples=('root = "hello world"', 'root = {"test":"message","id":uuid_v4()}')),
         s.string("interval", 'How often a batch is generated, as a duration. Empty (or "0s") generates '
                  "as fast as downstream takes them.", "1s", examples=("5s", "1m", "@every 1s", "")),

@@ -61,7 +61,7 @@ class BrokerOutput(Output):
     async def write(self, batch: Batch) -> None:
         await self._write(batch)
 
-    async def flush(self) -> None:
+    async def flush_children(self) -> None:
         for child in self.children:
             await child.flush()
 
@@ -114,21 +114,21 @@ class BrokerOutput(Output):
         await child.write(batch)
 
     async def _greedy(self, batch: Batch) -> None:
-        while True:
-            for i, busy in enumerate(self._busy):
-                if busy < self.caps[i]:
-                    break
-            else:
-                self._freed.clear()
-                await self._freed.wait()
-                continue
-            break
+        while (i := self._first_with_room()) is None:
+            self._freed.clear()
+            await self._freed.wait()
         self._busy[i] += 1
         try:
             await self.children[i].write(batch)
         finally:
             self._busy[i] -= 1
             self._freed.set()
+
+    def _first_with_room(self) -> int | None:
+        for i, busy in enumerate(self._busy):
+            if busy < self.caps[i]:
+                return i
+        return None
 
 
 register(s.ComponentSpec(
@@ -165,7 +165,6 @@ register(s.ComponentSpec(
     examples=(
         "output:\n  broker:\n    pattern: fan_out\n    outputs:\n      - inproc: audit\n      - stdout: {}",
         "output:\n  broker:\n    pattern: round_robin\n    outputs:\n"
-        "      - http_client: { url: http://api1.example.com/data }\n"
-        "      - http_client: { url: http://api2.example.com/data }",
+        "      - inproc: worker_a\n      - inproc: worker_b",
     ),
 ))

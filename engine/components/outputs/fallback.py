@@ -27,7 +27,7 @@ class FallbackOutput(Output):
         for tier in self.tiers:
             await tier.connect()
 
-    async def flush(self) -> None:
+    async def flush_children(self) -> None:
         for tier in self.tiers:
             await tier.flush()
 
@@ -81,8 +81,8 @@ register(s.ComponentSpec(
     config=s.Field("fallback", "output", "The outputs to try, in order.", kind="list"),
     factory=lambda conf, ctx: FallbackOutput(conf, ctx),
     examples=(
-        "output:\n  fallback:\n    - http_client:\n        url: http://foo:4195/post/might/become/unreachable\n"
-        "    - file:\n        path: /usr/local/bento/everything_failed.jsonl",
+        "output:\n  fallback:\n    - inproc: primary\n"
+        "    - file:\n        path: /var/lib/asyncgate/everything_failed.jsonl",
         "output:\n  fallback:\n    - reject_errored:\n        inproc: processed\n    - inproc: dead_letters",
     ),
 ))

@@ -14,7 +14,7 @@ from ...registry import register
 from ..codec import Codec
 
 # Writes up to this size run on the event loop (a page-cache copy); bigger ones in a thread.
-INLINE_WRITE_MAX = 1 << 30
+INLINE_WRITE_MAX = 1 << 18
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 

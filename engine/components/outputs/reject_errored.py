@@ -22,7 +22,7 @@ class RejectErroredOutput(Output):
     async def connect(self) -> None:
         await self.child.connect()
 
-    async def flush(self) -> None:
+    async def flush_children(self) -> None:
         await self.child.flush()
 
     async def close(self) -> None:

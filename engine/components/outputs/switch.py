@@ -70,7 +70,7 @@ class SwitchOutput(Output):
         for case in self.cases:
             await case.output.connect()
 
-    async def flush(self) -> None:
+    async def flush_children(self) -> None:
         for case in self.cases:
             await case.output.flush()
 

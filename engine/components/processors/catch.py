@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ... import spec as s
 from ...component import Processor
 from ...message import Batch

@@ -81,7 +81,7 @@ register(s.ComponentSpec(
         s.string("level", "The log level to use.", "INFO",
                  options=_LEVEL_NAMES + tuple(n.lower() for n in _LEVEL_NAMES)),
         s.string("fields_mapping", "An optional Bloblang mapping whose result object is added to the log "
-                 "event as fields.", None,
+                 "event as fields.", None, bloblang="mapping",
                  examples=('root.reason = "cus I wana"\nroot.id = this.id\nroot.age = this.user.age.number()\n'
                            'root.kafka_topic = meta("kafka_topic")',)),
         s.string("message", "The message to print.", "", interpolated=True,

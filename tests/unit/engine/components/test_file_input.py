@@ -170,6 +170,13 @@ def test_a_message_longer_than_max_buffer_skips_the_rest_of_that_file(tmp_path: 
     assert payloads(batches) == [b"ok", b"next"]
 
 
+def test_lines_before_an_overlong_one_in_the_same_chunk_are_kept(tmp_path: Path, run: Any) -> None:
+    one = _write(tmp_path / "1.txt", b"a\nb\n" + b"x" * 5000 + b"\nlost\n")
+    two = _write(tmp_path / "2.txt", b"next\n")
+    delivered, batches = run(run_to_end(_config([str(one), str(two)], "    max_buffer: 1000\n")))
+    assert payloads(batches) == [b"a", b"b", b"next"]
+
+
 @pytest.mark.parametrize("name, problem", [
     ("missing.txt", "does not exist"),
     ("none-*.log", "matches no file"),

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from engine import logs as logs_module
-from engine.errors import ComponentError, ConfigError
+from engine.errors import ConfigError
 from engine.message import Message
 from tests.helpers import load, run_config
 
@@ -132,17 +132,25 @@ def test_deprecated_fields_is_accepted_with_a_warning() -> None:
     assert any('"fields" is not supported' in str(w) and "test.yaml:7:" in str(w) for w in loaded.warnings)
 
 
-def test_bad_interpolation_or_mapping_fails_the_build() -> None:
-    with pytest.raises(ComponentError, match=r"processor log at pipeline\.processors\.0\.log: cannot create: message"):
-        build("""
+def test_bad_interpolation_or_mapping_is_a_located_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(stream_config("""
             - log:
                 message: '${! this.( }'
-        """)
-    with pytest.raises(ComponentError, match="fields_mapping"):
-        build("""
-            - log:
                 fields_mapping: 'root = ('
-        """)
+        """))
+    text = str(info.value)
+    assert "test.yaml:6:" in text and "message: invalid interpolation" in text
+    assert "test.yaml:7:" in text and "fields_mapping: invalid mapping" in text
+
+
+def test_bad_bloblang_given_directly_fails_the_factory() -> None:
+    from engine.components.processors.log import LogProcessor
+
+    with pytest.raises(ValueError, match="^message: "):
+        LogProcessor("INFO", "${! this.( }", None)
+    with pytest.raises(ValueError, match="^fields_mapping: "):
+        LogProcessor("INFO", "", "root = (")
 
 
 def test_end_to_end(run, logs) -> None:

@@ -77,14 +77,6 @@ FUNCS = """
 """
 
 
-def _one(plugin, fn: str, extra: str = "") -> list:
-    mod = plugin(FUNCS)
-    return build(f"""
-        - python:
-            function: {mod}:{fn}
-    """ + textwrap.indent(textwrap.dedent(extra), "        "))
-
-
 def test_return_bytes_str_json_list(run, plugin) -> None:
     mod = plugin(FUNCS)
     for fn, expected in [("upper", b"HELLO"), ("text", b"hello!"), ("as_list", b'[1,"two",null]')]:

@@ -19,9 +19,6 @@ FUNCS = """
         SEEN.append((name, [m.raw for m in batch]))
         return batch
 
-    def split(msg):
-        return None  # replaced below
-
     def split_batch(batch):
         out = []
         for m in batch:
