@@ -98,7 +98,9 @@ def field_schema(field: Field) -> dict[str, Any]:
 
 
 def _component_schema(kind: str) -> dict[str, Any]:
-    extras: dict[str, Any] = {"label": {"type": "string"}}
+    extras: dict[str, Any] = {"label": {"type": "string", "pattern": "^$|^[a-z0-9][a-z0-9_]*$",
+                                        "description": "Lowercase letters, digits and underscores, unique "
+                                                       "in the config."}}
     if kind in ("input", "output"):
         extras["processors"] = {"type": "array", "items": {"$ref": "#/$defs/processor"}}
     alternatives = []

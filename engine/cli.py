@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only this kind (default: all)")
     lst.add_argument("--format", choices=["text", "json", "jsonschema"], default="text")
     lst.set_defaults(handler=_list)
+
+    from . import blobl_cli
+
+    blobl_cli.add_parser(sub)
     return parser
 
 

@@ -15,6 +15,12 @@ class ParseError(BloblangError):
     """
 
     def __init__(self, explanation: str, source: str, pos: int) -> None:
+        # An error at the end of the input points just after the last character written rather
+        # than on the line after it (a YAML block scalar always ends with a newline, and the line
+        # after it in the config file is another field).
+        end = len(source.rstrip())
+        if pos > end and "\n" in source[end:pos]:
+            pos = end
         line, column, text = locate(source, pos)
         self.explanation = explanation
         self.line = line

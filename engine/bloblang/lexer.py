@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .errors import ParseError
+from .values import norm_float
 
 # Token kinds
 NUM = "number"
@@ -72,7 +73,8 @@ def tokenize(src: str) -> list[Token]:
                     while j < n and src[j] in _DIGITS:
                         j += 1
             text = src[i:j]
-            append(Token(NUM, float(text) if is_float else int(text), i))
+            # A whole float literal (`1.0`) is printed by Bento as `1`: keep it as the int it equals.
+            append(Token(NUM, norm_float(float(text)) if is_float else int(text), i))
             i = j
         elif c in _IDENT_START:
             j = i + 1

@@ -6,14 +6,14 @@ from . import ast as A
 from .errors import ParseError
 from .lexer import EOF, IDENT, META, NL, NUM, OP, STR, VAR, Token, tokenize
 
-# Binding power of the binary operators; all are left associative.
+# Binding power of the binary operators; all are left associative. As in Bento, the coalescing
+# pipe binds as tightly as `*` (`"a" + this.b | "c"` is `"a" + (this.b | "c")`), and `&&` and `||`
+# share one level, evaluated left to right (`true || false && false` is false).
 _BINARY = {
-    "|": 1,
-    "||": 2,
-    "&&": 3,
+    "||": 3, "&&": 3,
     "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
     "+": 5, "-": 5,
-    "*": 6, "/": 6, "%": 6,
+    "*": 6, "/": 6, "%": 6, "|": 6,
 }
 _RESERVED_TARGETS = {"if", "match", "else"}
 
@@ -80,8 +80,26 @@ class Parser:
 
     # -- mappings ------------------------------------------------------------
     def parse_mapping(self) -> list[A.Node]:
-        stmts = self.parse_statements(top=True)
-        return stmts
+        try:
+            return self.parse_statements(top=True)
+        except ParseError as exc:
+            # Bento's shorthand: a mapping that is a single expression (`this.doc`,
+            # `{"id": this.id}`) means `root = <expression>`. When neither reading works, the
+            # error of the one that got further is reported.
+            if exc.explanation.endswith("not supported"):  # e.g. import: no second reading
+                raise
+            single = Parser(self.src)
+            try:
+                expr = single.parse_query()
+            except ParseError as other:
+                if (other.line, other.column) <= (exc.line, exc.column):
+                    raise exc from None
+                if other.explanation == "expected end of input":
+                    other = ParseError("expected end of input: a mapping that starts with a bare expression is "
+                                       "shorthand for `root = <expression>` and cannot be followed by other "
+                                       "statements", self.src, _offset(self.src, other.line, other.column))
+                raise other from None
+            return [A.Assign(expr.pos, "root", [], expr, single.line_of(expr.pos))]
 
     def parse_statements(self, top: bool) -> list[A.Node]:
         stmts: list[A.Node] = []
@@ -446,6 +464,11 @@ class Parser:
         self.next()
         self.skip_nl.pop()
         return A.Match(start.pos, subject, cases)
+
+
+def _offset(src: str, line: int, column: int) -> int:
+    lines = src.split("\n")
+    return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
 
 
 def parse_mapping(src: str) -> list[A.Node]:

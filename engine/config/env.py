@@ -1,6 +1,7 @@
 """`${VAR}` / `${VAR:default}` environment interpolation, applied to the raw text as Benthos does.
 
-As in Bento: a name may contain letters, digits, `_` and `.`; a default runs to the closing brace and
+As in Bento, a name may contain letters, digits, `_` and `.` (here it must start with a letter or `_`,
+so `${1}`, a regex group reference in a mapping, is left alone); a default runs to the closing brace and
 may itself contain `${! ... }` interpolations (`${TOPIC:${! meta("t") }}`) and colons
 (`${KAFKA:127.0.0.1:19092}`); a variable that is set, even to "", wins over no default; a default
 replaces an unset or empty variable; a newline in a value is written as `\\n` so it cannot break the
@@ -16,8 +17,8 @@ import re
 from typing import Mapping
 
 _PATTERN = re.compile(
-    r"\$(?P<escape>\$?)\{(?P<name>[A-Za-z0-9_.]+)(?::(?P<default>(?:\$\{[^}\n]+\}|[^}\n])*))?\}"
-    r"|\$\{\{(?P<braced>[A-Za-z0-9_.]+(?::[^}\n]*)?)\}\}"
+    r"\$(?P<escape>\$?)\{(?P<name>[A-Za-z_][A-Za-z0-9_.]*)(?::(?P<default>(?:\$\{[^}\n]+\}|[^}\n])*))?\}"
+    r"|\$\{\{(?P<braced>[A-Za-z_][A-Za-z0-9_.]*(?::[^}\n]*)?)\}\}"
 )
 
 

@@ -159,6 +159,7 @@ def parse_document(text: str, file: str, environ: Mapping[str, str] | None = Non
             return result
         if isinstance(node, yaml.SequenceNode):
             return [convert(item, path + (i,)) for i, item in enumerate(node.value)]
+        locations.styles[path] = node.style or None  # '"', "'", "|", ">" or None for plain
         value = _construct(node)
         if not node.style and not isinstance(value, str) and value is not None:
             locations.raw[path] = node.value
@@ -286,6 +287,7 @@ class _JsonReader:
                     return items, i + 1
                 i += 1
         if char == '"':
+            self.loc.styles[path] = '"'
             return json.decoder.scanstring(self.text, i + 1)
         number = self._NUMBER.match(self.text, i)
         if number and number.end() > i:

@@ -75,7 +75,7 @@ class Validator:
         self.loc = locations
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
-        self.labels: dict[str, Path] = {}
+        self.labels: dict[tuple[Path, str], Path] = {}
 
     def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
         self.errors.append(self.loc.error(path, message, at_key=at_key))
@@ -244,19 +244,27 @@ class Validator:
             if not _LABEL.fullmatch(label) or label.startswith("_"):
                 self.error(path + ("label",), f'label "{label}" must contain only lowercase letters, digits and "_", '
                                               f'and not start with "_" (as in Bento)')
-            elif label in self.labels:
-                first = self.labels[label]
+            elif (_label_scope(path), label) in self.labels:
+                first = self.labels[(_label_scope(path), label)]
                 line, column = self.loc.value(first + ("label",))
                 self.error(path + ("label",), f'label "{label}" is used twice '
                            f"(first at {path_text(first)}, line {line} column {column})")
             else:
-                self.labels[label] = path
+                self.labels[(_label_scope(path), label)] = path
             result.label = str(label)
         if "processors" in value:
             procs = self.field(Field("processors", "processor", kind="list"), value["processors"], path + ("processors",))
             result.processors = [p for p in procs if p is not None]
         result.config = self.field(spec.config, value[name], path + (name,))
         return result
+
+
+def _label_scope(path: Path) -> Path:
+    """Labels are unique within a stream (as in Bento's streams mode); resources share the file's scope."""
+    if "streams" in path:
+        i = path.index("streams")
+        return path[: i + 2]
+    return ()
 
 
 def _plural(spec: Field) -> str:

@@ -85,6 +85,6 @@ register(s.ComponentSpec(
         s.batching_field(),
     ),
     factory=lambda conf, ctx: BrokerInput(conf, ctx),
-    examples=("input:\n  broker:\n    inputs:\n      - file: { paths: [ ./a.jsonl ] }\n"
-              "      - stdin: {}",),
+    examples=(("input:\n  broker:\n    inputs:\n      - file: { paths: [ ./a.jsonl ] }\n"
+               "      - stdin: {}"),),
 ))

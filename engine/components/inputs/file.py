@@ -10,7 +10,7 @@ import asyncio
 import glob
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ... import spec as s
@@ -27,11 +27,11 @@ _GLOB_CHARS = frozenset("*?[")
 class _FileState:
     """One file being read: its metadata and the batches of it not yet settled."""
 
-    __slots__ = ("path", "meta", "pending", "read_done", "failed")
+    __slots__ = ("failed", "meta", "path", "pending", "read_done")
 
     def __init__(self, path: str, mtime: float) -> None:
         self.path = path
-        when = datetime.fromtimestamp(mtime, timezone.utc)
+        when = datetime.fromtimestamp(mtime, UTC)
         self.meta = {"path": path, "mod_time_unix": int(mtime),
                      "mod_time": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
         self.pending = 0

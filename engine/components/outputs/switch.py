@@ -132,7 +132,7 @@ CASE = s.obj(
     s.string("check", "A Bloblang query that should return a boolean value indicating whether a message "
              "should be routed to the case output. If left empty the case always passes. A check that "
              "fails (or returns something other than a boolean) counts as not passed, and is logged.",
-             "", examples=('this.type == "foo"', 'this.contents.urls.contains("https://bento.dev/")')),
+             "", examples=('this.type == "foo"', 'this.contents.urls.contains("https://bento.dev/")'), bloblang="query"),
     s.Field("output", "output", "An output for messages that pass the check to be routed to."),
     s.boolean("continue", "Indicates whether, if this case passes for a message, the next case should "
               "also be tested.", False, advanced=True),

@@ -134,7 +134,7 @@ register(s.ComponentSpec(
         s.string("check", "A Bloblang query that returns a boolean: whether the message should go through "
                  "this case's processors. Empty means the case always passes. If the check fails the message "
                  "is flagged as errored and not tested against any other case.", "",
-                 examples=('this.type == "foo"', 'this.contents.urls.contains("https://example.com/")')),
+                 examples=('this.type == "foo"', 'this.contents.urls.contains("https://example.com/")'), bloblang="query"),
         s.Field("processors", "processor", "The processors applied to messages that pass this case.",
                 default=[], kind="list"),
         s.boolean("fallthrough", "Whether messages that pass this case also go through the next case's "

@@ -25,7 +25,7 @@ def test_error_points_at_line_and_column_with_caret() -> None:
         ('root = "abc', 1, 12, "end quote"),
         ("root = (1 + 2", 1, 14, "expected )"),
         ("root = [1,2", 1, 12, "expected , or ]"),
-        ("root.a = 1\nroot.b = 2 +\n", 3, 1, "expected expression"),
+        ("root.a = 1\nroot.b = 2 +\n", 2, 13, "expected expression"),  # at the end of the text, not on the next line
         ("root.a = 1\n  root.b 2", 2, 10, "expected ="),
         ('import "foo.blobl"', 1, 1, "import statements are not supported"),
         ("root = nope()", 1, 8, "unrecognised function 'nope'"),
@@ -35,7 +35,7 @@ def test_error_points_at_line_and_column_with_caret() -> None:
         ("root = this.uppercase(1)", 1, 13, "expected at most 0 arguments"),
         ('root = "\\q"', 1, 9, "invalid escape"),
         ("root = 1 ~ 2", 1, 10, "unexpected character"),
-        ("if true {\n  root = 1\n", 3, 1, "expected }"),
+        ("if true {\n  root = 1\n", 2, 11, "expected }"),
         ("root = x -> x", 1, 8, "lambda"),
     ],
 )

@@ -396,6 +396,7 @@ BAD_CONFIGS = [
     {"input": {"stdin": {}}, "output": {"drop": {}}, "shutdown_timeout": "soon"},  # not a duration
     {"input": {"stdin": {}}, "output": {"drop": {}}, "logger": {"format": "xml"}},  # not an option
     {"input": {"stdin": {}, "inproc": "x"}, "output": {"drop": {}}},  # two types
+    {"input": {"label": "Bad Label", "stdin": {}}, "output": {"drop": {}}},  # label charset
     {"streams": {"a": {"input": {"inproc": "x"}}}},
     {"openapi": "3.0.3", "x-tyk-streaming": {"streams": {"s": {"input": {"nope": {}}, "output": {"drop": {}}}}}},
 ]

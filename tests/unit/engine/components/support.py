@@ -77,7 +77,7 @@ class LogWaiter(logging.Handler):
         if self.text in message:
             self.seen.set()
 
-    def __enter__(self) -> "LogWaiter":
+    def __enter__(self) -> "LogWaiter":  # noqa: UP037, PYI034
         logging.getLogger("asyncgate").addHandler(self)
         return self
 

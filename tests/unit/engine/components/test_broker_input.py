@@ -128,6 +128,7 @@ output:
   inproc: out
 """
     delivered, batches = run(run_to_end(config))
+    assert delivered
     assert payloads(batches) == [b"a!", b"a!"]
 
 

@@ -24,12 +24,12 @@ def _pipe(tmp_path: Path, printf: str, config: str) -> subprocess.CompletedProce
     """`printf PRINTF | asyncgate run cfg.yaml`, through a shell as a user would type it."""
     cfg = _config(tmp_path, config)
     command = f"printf {shlex.quote(printf)} | {shlex.join(ASYNCGATE)} run {shlex.quote(str(cfg))}"
-    return subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=30)
+    return subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=30, check=False)
 
 
 def _run(tmp_path: Path, config: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     cfg = _config(tmp_path, config)
-    return subprocess.run([*ASYNCGATE, "run", str(cfg)], input=stdin, capture_output=True, timeout=30)
+    return subprocess.run([*ASYNCGATE, "run", str(cfg)], input=stdin, capture_output=True, timeout=30, check=False)
 
 
 STDIN_STDOUT = "input:\n  stdin: {}\noutput:\n  stdout: {}\n"

@@ -56,6 +56,7 @@ def test_super_glob_reaches_nested_directories(tmp_path: Path, run: Any) -> None
 def test_each_message_has_its_own_metadata(tmp_path: Path, run: Any) -> None:
     path = _write(tmp_path / "a.txt", b"1\n2\n")
     delivered, batches = run(run_to_end(_config([str(path)])))
+    assert delivered
     first, second = [m for batch in batches for m in batch]
     first.meta["path"] = "changed"
     assert second.meta["path"] == str(path)
@@ -142,6 +143,7 @@ def test_without_auto_replay_a_nacked_batch_is_dropped(tmp_path: Path, run: Any)
     one = _write(tmp_path / "1.txt", b"1\n2\n")
     two = _write(tmp_path / "2.txt", b"3\n")
     delivered, batches = run(run_to_end(_config([str(one), str(two)], "    auto_replay_nacks: false\n"), fail=1))
+    assert delivered
     assert payloads(batches) == [b"3"]
 
 
@@ -167,6 +169,7 @@ def test_a_message_longer_than_max_buffer_skips_the_rest_of_that_file(tmp_path: 
     one = _write(tmp_path / "1.txt", b"ok\n" + b"x" * (3 * READ_SIZE) + b"\nlost\n")
     two = _write(tmp_path / "2.txt", b"next\n")
     delivered, batches = run(run_to_end(_config([str(one), str(two)], f"    max_buffer: {READ_SIZE}\n")))
+    assert delivered
     assert payloads(batches) == [b"ok", b"next"]
 
 
@@ -174,6 +177,7 @@ def test_lines_before_an_overlong_one_in_the_same_chunk_are_kept(tmp_path: Path,
     one = _write(tmp_path / "1.txt", b"a\nb\n" + b"x" * 5000 + b"\nlost\n")
     two = _write(tmp_path / "2.txt", b"next\n")
     delivered, batches = run(run_to_end(_config([str(one), str(two)], "    max_buffer: 1000\n")))
+    assert delivered
     assert payloads(batches) == [b"a", b"b", b"next"]
 
 

@@ -38,17 +38,20 @@ mapping: 'root = {"a": 1, "n": count("gen-count-test")}'
 
 def test_string_root_is_the_raw_payload(run: Any) -> None:
     delivered, batches = run(run_to_end(_config("count: 2\ninterval: 0s\nmapping: 'root = \"hello\"'")))
+    assert delivered
     assert payloads(batches) == [b"hello", b"hello"]
 
 
 def test_batch_size_groups_and_the_last_batch_is_cut_to_count(run: Any) -> None:
     delivered, batches = run(run_to_end(_config("count: 5\nbatch_size: 2\ninterval: ''\nmapping: 'root = \"x\"'")))
+    assert delivered
     assert [len(b) for b in batches] == [2, 2, 1]
 
 
 def test_deleted_messages_are_not_counted(run: Any) -> None:
     mapping = 'root = if count("gen-del-test") % 2 == 0 { deleted() } else { "kept" }'
     delivered, batches = run(run_to_end(_config(f"count: 3\ninterval: ''\nmapping: '{mapping}'")))
+    assert delivered
     assert payloads(batches) == [b"kept"] * 3
 
 
@@ -140,6 +143,7 @@ def test_nacked_batches_are_replayed_by_default(run: Any) -> None:
 def test_without_auto_replay_nacked_batches_are_dropped(run: Any) -> None:
     delivered, batches = run(run_to_end(_config(
         "count: 3\ninterval: ''\nauto_replay_nacks: false\nmapping: 'root = count(\"gen-drop\")'"), fail=1))
+    assert delivered
     assert len(payloads(batches)) == 2
 
 

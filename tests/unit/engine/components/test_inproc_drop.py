@@ -7,9 +7,9 @@ import io
 from pathlib import Path
 from typing import Any
 
+from engine.component import EndOfInput
 from engine.components.inputs.stdin import StdinInput
 from engine.components.outputs.stdout import StdoutOutput
-from engine.component import EndOfInput
 from engine.message import Message
 from engine.runtime.manager import Manager
 from tests.helpers import collect, load, run_config

@@ -31,6 +31,7 @@ ENV = {"SET": "value", "EMPTY": "", "DOTTED.NAME": "dotted", "MULTI": "a\nb"}
     ("x: ${UNSET:${! meta(\"a\") }-${! meta(\"b\") }}", "x: ${! meta(\"a\") }-${! meta(\"b\") }"),
     ("x: ${MULTI}", "x: a\\nb"),  # a newline cannot break the document
     ("x: ${}", "x: ${}"),
+    ('x: re_replace_all("a", "${1}")', 'x: re_replace_all("a", "${1}")'),  # a group reference, not a variable
     ("a: ${SET}, b: ${UNSET:2}", "a: value, b: 2"),
 ])
 def test_interpolation(text: str, expected: str) -> None:

@@ -189,3 +189,30 @@ def test_json_extension_is_case_insensitive() -> None:
 def test_recursive_aliases_are_refused() -> None:
     [message] = errors("a: &a [1, *a]\n")
     assert message == "c.yaml:1:4: this anchored node contains an alias of itself"
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    value, loc = parse('k: "é€😀"\nz: [é, €, 😀, {d: 1}]\n')
+    assert value["z"][3] == {"d": 1}
+    assert loc.values[("z", 3)] == (2, 14)
+    [message] = errors("a: [é€😀, }\n")
+    assert message.startswith("c.yaml:1:10: invalid YAML")
+
+
+def test_json_columns_count_characters() -> None:
+    _, loc = parse('{"é€😀": {"x": 1}}', "c.json")
+    assert loc.values[("é€😀", "x")] == (1, 15)
+
+
+def test_scalar_styles_are_noted() -> None:
+    _, loc = parse("a: plain\nb: 'single'\nc: \"double\"\nd: |\n  block\ne: >\n  folded\nf: 5\n")
+    assert [loc.styles[(k,)] for k in "abcdef"] == [None, "'", '"', "|", ">", None]
+    _, loc = parse('{"a": "s", "b": 1}', "c.json")
+    assert loc.styles[("a",)] == '"' and loc.styles.get(("b",)) is None
+
+
+def test_a_position_inside_a_block_scalar() -> None:
+    _, loc = parse("m: |\n  root = this\n  root.x = (\nz: 1\n")
+    assert loc.inside(("m",), 2, 11) == (3, 13)
+    _, loc = parse('m: "root = ("\n')
+    assert loc.inside(("m",), 1, 9) == (1, 13)

@@ -343,8 +343,9 @@ def test_a_duplicate_label_names_the_first() -> None:
     assert d.message == 'label "same" is used twice (first at input, line 3 column 10)'
 
 
-def test_a_duplicate_label_across_streams() -> None:
-    [d] = problems("""
+def test_the_same_label_in_two_streams_is_allowed() -> None:
+    """Labels are scoped to their stream, as in Bento's streams mode (Tyk API definitions reuse them)."""
+    config = load("""
         streams:
           a:
             input: {label: x, inproc: a}
@@ -352,6 +353,16 @@ def test_a_duplicate_label_across_streams() -> None:
           b:
             input: {label: x, inproc: b}
             output: {drop: {}}
+    """)
+    assert [s.input.label for s in config.streams.values()] == ["x", "x"]
+
+
+def test_a_duplicate_label_within_one_stream_of_many() -> None:
+    [d] = problems("""
+        streams:
+          a:
+            input: {label: x, inproc: a}
+            output: {label: x, drop: {}}
     """)
     assert 'label "x" is used twice (first at streams.a.input' in d.message
 
