@@ -29,8 +29,9 @@ from .conftest import build, messages, process
 
 
 def render_tyk_context(text: str, context: dict[str, str]) -> str:
-    """What the gateway does to a stream config: `$tyk_context.NAME` → the request's value."""
-    return re.sub(r"\$tyk_context\.([A-Za-z0-9_]+)", lambda m: context[m.group(1)], text)
+    """What the gateway does to a stream config: `$tyk_context.NAME` → the request's value (names
+    the request does not have are left as written; the one in the doc's comment is such a name)."""
+    return re.sub(r"\$tyk_context\.([A-Za-z0-9_]+)", lambda m: context.get(m.group(1), m.group(0)), text)
 
 
 def stream(processors_yaml: str) -> str:
