@@ -13,7 +13,8 @@ import argparse
 import os
 import stat
 import sys
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 _CHUNK = 1 << 16
 
@@ -99,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     stdout = sys.stdout.buffer
+    if sys.stdin is None:  # started with stdin closed: no documents
+        return 0
     try:
         _stream(sys.stdin.buffer, stdout, mapping, raw=args.raw, pretty=args.pretty,
                 line_flush=_is_interactive(stdout))

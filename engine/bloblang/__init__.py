@@ -2,6 +2,8 @@
 
     m = compile_mapping('root.id = this.id.uppercase()')
     out = m.apply(msg)            # a new Message, or None when the mapping deleted it
+    m.mutate(msg)                 # edits msg in place (the `mutation` processor)
+    m.apply_onto(target, msg)     # Bento's MapOnto: `this` is msg, root starts as target (`branch`)
     q = compile_query('this.type == "a"')
     q.query(msg)                  # a Python value
     i = compile_interpolation('topic-${! meta("k") }')

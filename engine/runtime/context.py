@@ -11,6 +11,7 @@ from ..errors import ComponentError
 
 if TYPE_CHECKING:
     from ..config.validate import ComponentConfig
+    from .http import RouteTable
     from .inproc import InprocHub
     from .outputs import OutputRunner
 
@@ -18,13 +19,16 @@ if TYPE_CHECKING:
 class BuildContext:
     def __init__(self, *, stream: str, resources: dict[str, Any], hub: "InprocHub",
                  rate_limit_configs: dict[str, "ComponentConfig"] | None = None,
-                 logger: logging.Logger | None = None, http: dict[str, Any] | None = None) -> None:
+                 logger: logging.Logger | None = None, http: dict[str, Any] | None = None,
+                 routes: "RouteTable | None" = None) -> None:
         self.stream = stream
         self.resources = resources
         self.hub = hub
         self.rate_limit_configs = rate_limit_configs or {}
         self.base_logger = logger or logging.getLogger("asyncgate")
         self.http = http or {}
+        # Where http_server components register their endpoints (see runtime/http.py).
+        self.routes = routes
 
     def logger(self, component: "ComponentConfig") -> logging.Logger:
         name = component.label or component.path

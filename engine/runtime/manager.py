@@ -8,16 +8,18 @@ from typing import Any
 
 from ..config.loader import LoadedConfig
 from .context import BuildContext
+from .http import RouteTable
 from .inproc import InprocHub
 from .stream import Stream
 
 
 class Manager:
     def __init__(self, config: LoadedConfig, logger: logging.Logger | None = None,
-                 hub: InprocHub | None = None) -> None:
+                 hub: InprocHub | None = None, routes: RouteTable | None = None) -> None:
         self.config = config
         self.log = logger or logging.getLogger("asyncgate")
         self.hub = hub or InprocHub()
+        self.routes = routes if routes is not None else RouteTable()
         self.resources: dict[str, Any] = {}
         self.streams: dict[str, Stream] = {}
         self._stopping = False
@@ -27,7 +29,7 @@ class Manager:
         for name, sc in self.config.streams.items():
             ctx = BuildContext(stream=name, resources=self.resources, hub=self.hub,
                                rate_limit_configs=self.config.rate_limits, logger=self.log,
-                               http=self.config.http)
+                               http=self.config.http, routes=self.routes)
             self.streams[name] = Stream(
                 name,
                 ctx.build_input(sc.input),

@@ -177,10 +177,12 @@ def test_a_switch_needs_two_cases():
         manager.build()
 
 
-def test_a_check_that_does_not_parse_names_its_case():
-    manager = Manager(load(switch(A, "{ check: 'this.type ==', output: { inproc: b } }")))
-    with pytest.raises(ComponentError, match=r"cannot create: cases\.1\.check: "):
-        manager.build()
+def test_a_check_that_does_not_parse_is_a_located_config_error():
+    with pytest.raises(ConfigError) as info:
+        load(switch(A, "{ check: 'this.type ==', output: { inproc: b } }"))
+    [problem] = info.value.diagnostics
+    assert problem.message.startswith("check: invalid query: expected expression")
+    assert problem.line > 1 and problem.column > 1
 
 
 def test_config_errors_are_located():

@@ -176,7 +176,7 @@ def test_build_errors() -> None:
               - processors: [{catch: []}]
               - check: 'true'
         """)
-    with pytest.raises(ComponentError, match=r"case 0 check: "):
+    with pytest.raises(ConfigError, match=r"check: invalid query: "):
         build("""
             - switch:
               - check: 'this.a == '
