@@ -7,6 +7,7 @@ import logging
 from typing import Sequence
 
 from ..component import AckFn, EndOfInput, Input, Processor
+from ..errors import ComponentError
 from ..message import Batch
 from .outputs import OutputRunner
 from .processors import apply_processors
@@ -33,8 +34,14 @@ class Stream:
         self.read_messages = 0
 
     async def connect(self) -> None:
-        await self.output.connect()
-        await self.input.connect()
+        """Connect output first (so nothing is read that cannot go anywhere), then input."""
+        for part in (self.output, self.input):
+            try:
+                await part.connect()
+            except ComponentError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported with the block's label and path
+                raise ComponentError(part.where, f"cannot connect: {exc}") from exc
 
     def stop(self) -> None:
         """Stop reading; what was read is still processed and delivered."""
