@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import _framing_py
-from .protocols import Framing
+from . import _framing_py, _jsonscan_py
+from .protocols import Framing, JsonScan
 
 USE_EXTENSIONS = os.environ.get("ASYNCGATE_NO_EXTENSIONS", "") not in ("1", "true", "yes")
 
@@ -26,6 +26,7 @@ def _load(compiled: str, twin: ModuleType) -> ModuleType:
 
 
 framing: Framing = _load("_framing", _framing_py)  # type: ignore[assignment]
-COMPILED = framing is not _framing_py
+jsonscan: JsonScan = _load("_jsonscan", _jsonscan_py)  # type: ignore[assignment]
+COMPILED = framing is not _framing_py and jsonscan is not _jsonscan_py
 
-__all__ = ["framing", "COMPILED", "USE_EXTENSIONS"]
+__all__ = ["framing", "jsonscan", "COMPILED", "USE_EXTENSIONS"]

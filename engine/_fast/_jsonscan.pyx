@@ -23,8 +23,9 @@ cdef extern from "math.h":
     bint isinf(double x) nogil
     bint isnan(double x) nogil
 
-DEF MAX_DEPTH = 200
-DEF MAX_KEYS = 64
+cdef enum:
+    MAX_DEPTH = 200
+    MAX_KEYS = 64
 
 # Bytes inside a string that need a closer look: the quote, the backslash, control characters
 # (invalid in JSON strings) and the start of multi-byte UTF-8 sequences (validated).

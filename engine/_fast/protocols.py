@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 
 class Framing(Protocol):
@@ -16,3 +16,22 @@ class Framing(Protocol):
     def join(self, payloads: list[bytes], delim: bytes) -> bytes:
         """Each payload followed by DELIM, as one bytes object (what file/stdout outputs write)."""
         ...
+
+
+class Projector(Protocol):
+    """Reads the top-level fields KEYS of JSON objects (``Projector(keys).project(data)``)."""
+
+    keys: tuple[str, ...]
+
+    def project(self, data: bytes) -> dict[str, Any] | None:
+        """The fields of KEYS present in the JSON object DATA, each exactly as ``msgspec.json.decode``
+        decodes it (a repeated key: the last one), as a new dict.
+
+        None when DATA is not bytes holding a JSON object, is not valid JSON, or holds anything the
+        implementation leaves to a full decode (escaped keys, surrogate escapes, deep nesting): the
+        caller then decodes the whole document, which gives the exact value or error."""
+        ...
+
+
+class JsonScan(Protocol):
+    Projector: Callable[[Iterable[str]], Projector]

@@ -54,7 +54,13 @@ class Codec:
         return parts
 
     def frame(self, payloads: list[bytes]) -> bytes:
-        """Output side: each payload followed by the delimiter (all-bytes: concatenated)."""
-        if self.delimiter is None:
+        """Output side: each payload followed by the delimiter (all-bytes: concatenated).
+
+        As in Bento, a payload that already ends with the delimiter gets no second one."""
+        delim = self.delimiter
+        if delim is None:
             return b"".join(payloads)
-        return framing.join(payloads, self.delimiter)
+        if any(p.endswith(delim) for p in payloads):
+            cut = len(delim)
+            payloads = [p[:-cut] if p.endswith(delim) else p for p in payloads]
+        return framing.join(payloads, delim)

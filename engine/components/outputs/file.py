@@ -29,7 +29,6 @@ class FileOutput(Output):
         codec = conf["codec"]
         self.whole_file = codec == "all-bytes"
         self._codec = None if codec in ("append", "all-bytes") else Codec(codec)
-        self.delimiter = (self._codec.delimiter or b"") if self._codec is not None else b""
         # Bento keeps one file open at a time, appending; a new path closes the previous one.
         self._fd: int | None = None
         self._fd_path = ""
@@ -37,14 +36,8 @@ class FileOutput(Output):
 
     # -- framing -------------------------------------------------------------
     def _frame(self, payloads: list[bytes]) -> bytes:
-        delim = self.delimiter
-        if not delim:
+        if self._codec is None:
             return b"".join(payloads)
-        # As Bento: a message that already ends with the delimiter gets no second one.
-        if any(p.endswith(delim) for p in payloads):
-            cut = len(delim)
-            payloads = [p[:-cut] if p.endswith(delim) else p for p in payloads]
-        assert self._codec is not None
         return self._codec.frame(payloads)
 
     def _target(self, msg: Message, batch: Batch, index: int) -> str:
