@@ -17,7 +17,8 @@ import msgspec
 cdef object _decode = msgspec.json.decode
 
 cdef extern from "Python.h":
-    double PyOS_string_to_double(const char *s, char **endptr, object overflow_exception) except? -1.0
+    ctypedef struct PyObject
+    double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
 
 cdef extern from "math.h":
     bint isinf(double x) nogil
@@ -275,7 +276,7 @@ cdef object _decode_value(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
         if kind == 2 and end - start < 40:
             memcpy(buf, p + start, end - start)
             buf[end - start] = 0
-            d = PyOS_string_to_double(buf, NULL, None)
+            d = PyOS_string_to_double(buf, NULL, NULL)
             if not isinf(d) and not isnan(d) and d != 0.0:
                 return d
         return _decode(data[start:end])  # big integers, zeros and ranges: msgspec's own rules

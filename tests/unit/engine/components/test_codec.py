@@ -68,3 +68,11 @@ def test_unknown_codec_is_rejected() -> None:
         parse_delimiter("csv")
     with pytest.raises(ValueError, match="unknown codec"):
         parse_delimiter("delim:")
+
+
+def test_frame_adds_no_second_delimiter(framing_impl) -> None:
+    from engine.components.codec import Codec
+
+    assert Codec("lines").frame([b"a\n", b"b"]) == b"a\nb\n"
+    assert Codec("delim:||").frame([b"x||", b"y"]) == b"x||y||"
+    assert Codec("all-bytes").frame([b"a\n", b"b"]) == b"a\nb"
