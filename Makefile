@@ -32,6 +32,7 @@ test-unit: install
 
 docs: install
 	$(BIN)/python -m engine.catalog docs/components
+	$(BIN)/python -m engine.bloblang.docs > docs/bloblang.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info engine/_fast/*.c engine/_fast/*.so

@@ -1544,55 +1544,6 @@ def decompress(v: Any, algorithm: Any) -> bytes:
         raise QueryError(f"failed to decompress: {exc}") from None
 
 
-
-
-# -- JWT (HMAC algorithms) --------------------------------------------------------
-def _b64url(b: bytes) -> str:
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
-def _b64url_decode(s: str) -> bytes:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
-def _sign_jwt(bits: int) -> Callable[[Any, Any], str]:
-    def impl(v: Any, secret: Any) -> str:
-        claims = _obj(v)
-        header = _b64url(go_json({"alg": f"HS{bits}", "typ": "JWT"}, None, False).encode())
-        payload = _b64url(go_json(claims, None, False).encode())
-        signing_input = f"{header}.{payload}".encode()
-        sig = hmac.new(_bytes(secret), signing_input, f"sha{bits}").digest()
-        return f"{header}.{payload}.{_b64url(sig)}"
-
-    return impl
-
-
-def _parse_jwt(bits: int) -> Callable[[Any, Any], Any]:
-    def impl(v: Any, secret: Any) -> Any:
-        parts = _str(v).split(".")
-        if len(parts) != 3:
-            raise QueryError("token contains an invalid number of segments")
-        try:
-            header = msgspec.json.decode(_b64url_decode(parts[0]))
-            claims = msgspec.json.decode(_b64url_decode(parts[1]))
-            sig = _b64url_decode(parts[2])
-        except (ValueError, binascii.Error, msgspec.DecodeError) as exc:
-            raise QueryError(f"failed to decode token: {exc}") from None
-        if type(header) is not dict or header.get("alg") != f"HS{bits}":
-            raise QueryError(f"unexpected signing method: {header.get('alg') if type(header) is dict else header}")
-        expected_sig = hmac.new(_bytes(secret), f"{parts[0]}.{parts[1]}".encode(), f"sha{bits}").digest()
-        if not hmac.compare_digest(sig, expected_sig):
-            raise QueryError("signature is invalid")
-        return claims
-
-    return impl
-
-
-for _b in (256, 384, 512):
-    method(f"sign_jwt_hs{_b}", "secret")(_sign_jwt(_b))
-    method(f"parse_jwt_hs{_b}", "signing_secret")(_parse_jwt(_b))
-
-
 # -- HTML and XML -----------------------------------------------------------------
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*>")
 _DROP_CONTENT = ("script", "style")
@@ -1705,3 +1656,7 @@ def format_xml(v: Any, indent: Any, no_indent: Any, root_tag: Any) -> bytes:
     out: list[str] = []
     _xml_element(root, content, ind, 0, out)
     return "".join(out).rstrip("\n").encode()
+
+
+# Methods backed by third-party libraries live in their own modules, registered on import.
+from . import methods_compress, methods_crypto, methods_json  # noqa: F401
