@@ -17,13 +17,18 @@ _UNSET: Any = object()
 
 
 class Message:
-    __slots__ = ("_raw", "_structured", "_meta", "error")
+    __slots__ = ("_raw", "_structured", "_meta", "error", "reply")
 
     def __init__(self, raw: bytes = b"", meta: dict[str, Any] | None = None) -> None:
         self._raw: bytes | None = raw
         self._structured: Any = _UNSET
         self._meta = meta
         self.error: str | None = None
+        # Where a synchronous response to this message goes (Bento's sync responses): an object
+        # with `add(msg)`, set by inputs that can answer their client (http_server) and used by the
+        # `sync_response` output. Not metadata: mappings never see it; `copy()` keeps it, and the
+        # processor chain carries it onto messages a processor builds anew (`carry_replies`).
+        self.reply: Any = None
 
     @classmethod
     def from_structured(cls, value: Any, meta: dict[str, Any] | None = None) -> "Message":
@@ -32,6 +37,7 @@ class Message:
         msg._structured = value
         msg._meta = meta
         msg.error = None
+        msg.reply = None
         return msg
 
     # -- payload -----------------------------------------------------------
@@ -75,6 +81,8 @@ class Message:
         meta = self._meta
         if meta is None:
             meta = self._meta = {}
+        elif type(meta) is SharedMeta:  # shared copy-on-write: this message now gets its own
+            meta = self._meta = dict(meta)
         return meta
 
     @property
@@ -86,8 +94,9 @@ class Message:
         msg = Message.__new__(Message)
         msg._raw = self._raw
         msg._structured = _UNSET if self._raw is not None else _deep_copy(self._structured)
-        msg._meta = dict(self._meta) if self._meta else None
+        msg._meta = inherit_meta(self)
         msg.error = self.error
+        msg.reply = self.reply
         return msg
 
     def __len__(self) -> int:
@@ -97,6 +106,43 @@ class Message:
         body = self.raw
         shown = body[:60] + (b"..." if len(body) > 60 else b"")
         return f"Message({shown!r}, meta={self._meta!r}, error={self.error!r})"
+
+
+class SharedMeta(dict):  # type: ignore[type-arg]
+    """Metadata shared by several messages, copy-on-write: a message's `.meta` turns it into a dict
+    of its own before anything can change it, so it is never modified (its mutators raise).
+    Messages of one input chunk share one (`share_meta`), and copies share their original's."""
+
+    __slots__ = ()
+
+    def _frozen(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("shared message metadata is read-only (go through Message.meta)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _frozen  # type: ignore[assignment]
+    __ior__ = _frozen  # type: ignore[assignment]
+
+
+def share_meta(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """METADATA to give several new messages (`Message(raw, shared)`) without copying it for each."""
+    if not meta:
+        return None
+    return meta if type(meta) is SharedMeta else SharedMeta(meta)
+
+
+def meta_copy(msg: "Message") -> dict[str, Any]:
+    """A new dict of MSG's metadata, for a message being built from it (without giving MSG a dict
+    of its own first, as `msg.meta` would for shared metadata)."""
+    meta = msg._meta
+    return dict(meta) if meta else {}
+
+
+def inherit_meta(msg: "Message") -> dict[str, Any] | None:
+    """MSG's metadata for a message made from it: the same shared copy-on-write dict when it is one,
+    else a copy (None when it has none)."""
+    meta = msg._meta
+    if not meta:
+        return None
+    return meta if type(meta) is SharedMeta else dict(meta)
 
 
 def encode_value(value: Any) -> bytes:
@@ -124,7 +170,69 @@ def batch_bytes(batch: Batch) -> int:
 
 
 def copy_batch(batch: Batch) -> Batch:
-    return [m.copy() for m in batch]
+    """``[m.copy() for m in batch]``, made in bulk."""
+    return _KIT.copy(batch)
+
+
+def new_batch(parts: list[bytes], meta: dict[str, Any] | None = None) -> Batch:
+    """``[Message(p, meta) for p in parts]``, made in bulk, the metadata shared copy-on-write."""
+    return _KIT.build(parts, share_meta(meta))
+
+
+def derive_batch(batch: Batch, payloads: list[bytes | None]) -> list[Message | None]:
+    """For each message of BATCH and payload: a new message with that payload, the message's
+    metadata (`inherit_meta`) and error flag (None where the payload is None)."""
+    return _KIT.derive(batch, payloads)
+
+
+def raw_payloads(batch: Batch) -> list[bytes | None]:
+    """Each message's payload bytes, None where it only holds a structured value not yet encoded."""
+    return _KIT.raw_payloads(batch)
+
+
+def _make_kit() -> Any:
+    # The compiled kit fills Message's slots directly (engine/_fast/_messages.pyx): keep both in
+    # step with Message.__init__ and Message.copy. It refuses a Message whose slots it does not
+    # know, and the pure-Python kit (which calls the class itself) is used instead.
+    from . import _fast
+    from ._fast import _messages_py
+
+    try:
+        return _fast.messages.MessageKit(Message, _UNSET, SharedMeta)
+    except TypeError:
+        return _messages_py.MessageKit(Message, _UNSET, SharedMeta)
+
+
+_KIT = _make_kit()
+
+
+def carry_replies(before: Batch, after: Batch) -> None:
+    """Keep the sync-response link (`Message.reply`) of BEFORE on the messages a processor made
+    from them (AFTER): `mapping` and friends build new Message objects, which start without one.
+
+    Same length: position by position. Otherwise (a filter, a split) only when every message of
+    BEFORE had the same link, which then goes to each message of AFTER that has none. Messages
+    that kept their link (the same objects, or copies) are left alone."""
+    if after is before or not after:
+        return
+    if len(before) == len(after):
+        for old, new in zip(before, after):
+            if new.reply is None:
+                new.reply = old.reply
+        return
+    reply = before[0].reply if before else None
+    if reply is None or any(m.reply is not reply for m in before):
+        return
+    for new in after:
+        if new.reply is None:
+            new.reply = reply
+
+
+def has_replies(batch: Batch) -> bool:
+    for m in batch:
+        if m.reply is not None:
+            return True
+    return False
 
 
 def iter_payloads(batch: Batch) -> Iterator[bytes]:

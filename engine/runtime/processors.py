@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..component import Processor, mark_error
-from ..message import Batch
+from ..message import Batch, carry_replies, has_replies
 
 
 async def apply_processors(processors: Sequence[Processor], batch: Batch) -> Batch:
@@ -15,7 +15,10 @@ async def apply_processors(processors: Sequence[Processor], batch: Batch) -> Bat
         if not batch:
             break
         try:
+            before = batch
             batch = await processor.process_batch(batch)
+            if has_replies(before):  # sync responses must survive processors that build new messages
+                carry_replies(before, batch)
         except Exception as exc:  # noqa: BLE001 - errors mark messages, never kill the stream
             processor.log.error("%s failed: %s", processor.where, exc)
             for msg in batch:

@@ -1,0 +1,663 @@
+"""The `http_server` output: subscribers read the stream over WebSocket, a chunked HTTP stream
+(raw lines or Server-Sent Events) or long-poll GETs.
+
+Distribution. The clients connected to the output's endpoints (all kinds together) form one
+consumer group:
+
+- `fan_out: round_robin` (default, Bento/Tyk semantics): each batch goes to exactly one client,
+  the next in rotation that has room in its send buffer (a client whose buffer is full is passed
+  over, so a slow client takes fewer messages and never holds the others up). With no client
+  connected, or every buffer full, `write` waits: the stream holds until a consumer can take the
+  message (backpressure), and a stream shutdown cancels the wait (a nack).
+- `fan_out: broadcast` (our extension): every connected client gets every message. The frame of
+  each endpoint kind (WebSocket payload, SSE event, raw line) is built once per message and the
+  same object is queued to every client of that kind. With no client connected, `write` waits
+  for the first subscriber, as in round_robin: a message is never silently dropped for want of
+  a listener.
+
+Acknowledgement. A write is acknowledged once its frames are queued to the client(s), not once
+the client's socket took them (Bento: "there is no concept of at least once delivery on this
+output"). What a client's buffer still holds when it disconnects is counted in `discarded`.
+
+Slow consumers. Each client has a bounded send buffer (`send_buffer` messages) drained by its own
+sender, so one slow client never delays another. When a broadcast message does not fit:
+`slow_consumer: disconnect` closes that client (WebSocket close 1008 "slow consumer: send buffer
+full"; a chunked stream simply ends) and `drop_oldest` drops its oldest queued messages to make
+room. Both are counted in `stats`.
+
+For the gateway: `stats` (a dict of counters), `close_clients(code, reason)` (synchronous; closes
+every subscriber, WebSocket clients with CODE) then `await wait_clients_closed()`, and
+`subscribe(kind)` / `unsubscribe(sub)` to serve subscribers without the ASGI handlers here.
+`engine.components._http.http_components(routes)` finds the components behind a route table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+from typing import Any, Literal
+
+from ... import spec as s
+from ...component import Output
+from ...errors import ComponentError
+from ...message import Batch
+from ...registry import register
+from ...runtime.http import Receive, Scope, Send, send_problem
+from .._http import CORS_FIELD, Cors, encode_multipart, method_not_allowed
+
+SubscriberKind = Literal["ws", "stream", "poll"]
+SLOW_CONSUMER_REASON = "slow consumer: send buffer full"
+# How long a closing client may take to flush what it was sent before it is cut off, and how long
+# its close frame (or the end of its response) may take to be written.
+CLOSE_FLUSH_TIMEOUT = 5.0
+CLOSE_SEND_TIMEOUT = 1.0
+HEARTBEAT = b": heartbeat\n\n"
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_CLOSED: Any = object()
+
+
+class Subscriber:
+    """One connected client: a bounded buffer of frames, drained by the client's own sender.
+
+    Frames are `bytes` (WebSocket binary payloads, SSE events, raw lines) or `str` (WebSocket
+    text payloads); a long-poll subscriber instead gets one batch through `future`."""
+
+    __slots__ = (
+        "_timer",
+        "_waiter",
+        "buffer",
+        "closing",
+        "delivered",
+        "future",
+        "kind",
+        "limit",
+        "remote",
+        "sending",
+        "task",
+    )
+
+    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "") -> None:
+        self.kind = kind
+        self.buffer: collections.deque[Any] = collections.deque()
+        self.limit = limit
+        self.remote = remote
+        self.closing: tuple[int, str] | None = None
+        self.sending = False
+        self.task: asyncio.Task[Any] | None = None
+        self.delivered = 0
+        self.future: asyncio.Future[Any] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def has_room(self, count: int) -> bool:
+        if self.kind == "poll":
+            return self.future is not None and not self.future.done()
+        return not self.buffer or len(self.buffer) + count <= self.limit
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until there is something to send or the subscriber is closing; False on timeout."""
+        if self.buffer or self.closing is not None:
+            return True
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            if timeout is None:
+                await waiter
+                return True
+            try:
+                await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                return False
+            return True
+        finally:
+            self._waiter = None
+
+
+class HttpServerOutput(Output):
+    # One write at a time keeps messages in order; a write returns as soon as it is queued.
+    max_in_flight = 1
+
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        if ctx.routes is None:
+            raise ValueError("http_server needs an HTTP server to register its endpoints on: run the config "
+                             "with `asyncgate run` (served on http.address) or `asyncgate serve` (the gateway)")
+        self.routes = ctx.routes
+        self.stream_name = ctx.stream
+        self.path: str = conf["path"]
+        self.stream_path: str = conf["stream_path"]
+        self.ws_path: str = conf["ws_path"]
+        if not (self.path or self.stream_path or self.ws_path):
+            raise ValueError("path, stream_path and ws_path are all empty: no endpoint to serve")
+        self.allowed_verbs = [v.upper() for v in conf["allowed_verbs"]]
+        if not self.allowed_verbs:
+            raise ValueError("allowed_verbs: at least one verb is required")
+        self.timeout: float = conf["timeout"]
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.stream_format: str = conf["stream_format"]
+        self.heartbeat: float = conf["heartbeat"]
+        if self.heartbeat < 0:
+            raise ValueError("heartbeat must not be negative")
+        self.ws_text = conf["ws_message_type"] == "text"
+        self.broadcast = conf["fan_out"] == "broadcast"
+        self.disconnect_slow = conf["slow_consumer"] == "disconnect"
+        self.send_buffer: int = conf["send_buffer"]
+        if self.send_buffer < 1:
+            raise ValueError(f"send_buffer must be at least 1, got {self.send_buffer}")
+        self.consumer_group: str = conf["consumer_group"]
+        self.cors = Cors(conf["cors"], self.allowed_verbs + ["OPTIONS"])
+
+        self._subs: list[Subscriber] = []
+        self._next = 0
+        self._seq = 0
+        self._changed: asyncio.Future[None] | None = None
+        self._closed = False
+        self._handlers: set[asyncio.Future[Any]] = set()
+        self.counters = {"connections_total": 0, "queued": 0, "delivered": 0, "dropped": 0,
+                         "discarded": 0, "disconnected_slow": 0, "poll_timeouts": 0}
+
+    # -- wiring --------------------------------------------------------------------
+    def bind(self, component: Any, ctx: Any) -> None:
+        super().bind(component, ctx)
+        owner = f"stream {ctx.stream}: {self.where}"
+        try:
+            if self.path:
+                self.routes.add(self.path, self._poll_app, kind="http", owner=owner)
+            if self.stream_path:
+                self.routes.add(self.stream_path, self._stream_app, kind="http", owner=owner)
+            if self.ws_path:
+                self.routes.add(self.ws_path, self._ws_app, kind="websocket", owner=owner)
+        except ValueError as exc:
+            self.routes.remove_owner(owner)
+            raise ComponentError(self.where, str(exc)) from None
+
+    @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        """(kind, path) of each endpoint served: kind is "poll", "stream" or "ws"."""
+        return [(k, p) for k, p in (("poll", self.path), ("stream", self.stream_path), ("ws", self.ws_path)) if p]
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics: connected clients (by kind), messages queued to clients, written
+        to them (`delivered`), dropped by drop_oldest, discarded (left in the buffer of a client
+        that went away), and clients disconnected for being slow."""
+        by_kind = {"ws": 0, "stream": 0, "poll": 0}
+        for sub in self._subs:
+            by_kind[sub.kind] += 1
+        return {"clients": len(self._subs), "clients_by_kind": by_kind, **self.counters,
+                "fan_out": "broadcast" if self.broadcast else "round_robin"}
+
+    # -- subscribers -----------------------------------------------------------------
+    def subscribe(self, kind: SubscriberKind, remote: str = "") -> Subscriber:
+        """A new subscriber of KIND; its frames appear in `sub.buffer` (a poll subscriber's batch in
+        `sub.future`), `await sub.wait()` until there are some. The caller drains it with
+        `take(sub)`, calls `sent(sub, n)` after writing n frames, stops when `sub.closing` is set
+        (code, reason) and calls `unsubscribe(sub)` when the client is gone."""
+        if self._closed:
+            raise ConnectionAbortedError("the stream is stopped")
+        sub = Subscriber(kind, self.send_buffer, remote)
+        if kind == "poll":
+            sub.future = asyncio.get_running_loop().create_future()
+        self._subs.append(sub)
+        self.counters["connections_total"] += 1
+        self._notify()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._remove(sub)
+        if sub.buffer:
+            self.counters["discarded"] += len(sub.buffer)
+            sub.buffer.clear()
+        if sub._timer is not None:
+            sub._timer.cancel()
+            sub._timer = None
+
+    def take(self, sub: Subscriber, limit: int | None = None) -> list[Any]:
+        """Take (up to LIMIT of) the frames queued for SUB, freeing room in its buffer."""
+        buffer = sub.buffer
+        if limit is None or limit >= len(buffer):
+            frames = list(buffer)
+            buffer.clear()
+        else:
+            frames = [buffer.popleft() for _ in range(limit)]
+        self._changed_if_waiting()
+        return frames
+
+    def sent(self, sub: Subscriber, count: int) -> None:
+        """Count COUNT frames of SUB as written to its client."""
+        sub.delivered += count
+        self.counters["delivered"] += count
+
+    def _remove(self, sub: Subscriber) -> None:
+        try:
+            i = self._subs.index(sub)
+        except ValueError:
+            return
+        del self._subs[i]
+        if i < self._next:
+            self._next -= 1
+
+    def close_clients(self, code: int = 1001, reason: str = "going away", flush: bool = True) -> int:
+        """Close every connected client: WebSocket clients with CODE and REASON, chunked streams end,
+        waiting long-polls get 503. With FLUSH, what a client was already sent is written first
+        (for at most a few seconds). Returns how many clients were closed; `wait_clients_closed()`
+        waits until their handlers are done."""
+        subs = list(self._subs)
+        for sub in subs:
+            self._close(sub, code, reason, flush)
+        return len(subs)
+
+    async def wait_clients_closed(self, timeout: float = CLOSE_FLUSH_TIMEOUT + CLOSE_SEND_TIMEOUT + 1) -> bool:
+        if not self._handlers:
+            return True
+        _, pending = await asyncio.wait(set(self._handlers), timeout=timeout)
+        return not pending
+
+    def _close(self, sub: Subscriber, code: int, reason: str, flush: bool) -> None:
+        if sub.closing is not None:
+            return
+        sub.closing = (code, reason)
+        self._remove(sub)
+        if sub.kind == "poll":
+            if sub.future is not None and not sub.future.done():
+                sub.future.set_result(_CLOSED)
+            return
+        if not flush:
+            if sub.buffer:
+                self.counters["discarded"] += len(sub.buffer)
+                sub.buffer.clear()
+            if sub.sending and sub.task is not None:
+                sub.task.cancel()  # stuck writing to a client that does not read
+        elif sub.task is not None:
+            sub._timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, sub.task.cancel)
+        sub.wake()
+
+    def _notify(self) -> None:
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            if not changed.done():
+                changed.set_result(None)
+
+    async def _wait_change(self) -> None:
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._changed)
+
+    # -- writing -------------------------------------------------------------------------
+    async def write(self, batch: Batch) -> None:
+        if not batch:
+            return
+        while True:
+            if self._closed:
+                raise ConnectionAbortedError(f"{self.where}: the stream is stopped")
+            if self.broadcast:
+                if self._subs:
+                    self._broadcast(batch)
+                    return
+            else:
+                sub = self._pick(len(batch))
+                if sub is not None:
+                    first = self._seq + 1
+                    self._seq += len(batch)
+                    self._hand(sub, batch, first, None)
+                    return
+            await self._wait_change()
+
+    def _pick(self, count: int) -> Subscriber | None:
+        subs = self._subs
+        total = len(subs)
+        start = self._next
+        for i in range(total):
+            idx = (start + i) % total
+            sub = subs[idx]
+            if sub.has_room(count):
+                self._next = (idx + 1) % total
+                return sub
+        return None
+
+    def _broadcast(self, batch: Batch) -> None:
+        first = self._seq + 1
+        self._seq += len(batch)
+        cache: dict[str, list[Any]] = {}
+        for sub in list(self._subs):
+            self._hand(sub, batch, first, cache)
+
+    def _hand(self, sub: Subscriber, batch: Batch, first: int, cache: dict[str, list[Any]] | None) -> None:
+        if sub.kind == "poll":
+            # A long-poll takes one batch and leaves the group.
+            self._remove(sub)
+            if sub.future is not None and not sub.future.done():
+                sub.future.set_result(batch)
+                self.counters["queued"] += len(batch)
+            return
+        frames = None if cache is None else cache.get(sub.kind)
+        if frames is None:
+            frames = self.encode(sub.kind, batch, first)
+            if cache is not None:
+                cache[sub.kind] = frames
+        buffer = sub.buffer
+        count = len(frames)
+        if buffer and len(buffer) + count > sub.limit:
+            if self.disconnect_slow:
+                self.counters["disconnected_slow"] += 1
+                self.log.warning("%s: disconnecting slow %s client %s: send buffer of %d messages full",
+                                 self.where, sub.kind, sub.remote or "?", sub.limit)
+                self._close(sub, 1008, SLOW_CONSUMER_REASON, flush=False)
+                return
+            while buffer and len(buffer) + count > sub.limit:
+                buffer.popleft()
+                self.counters["dropped"] += 1
+        buffer.extend(frames)
+        self.counters["queued"] += count
+        sub.wake()
+
+    def encode(self, kind: str, batch: Batch, first: int) -> list[Any]:
+        """The frames of BATCH for subscribers of KIND, one per message; FIRST is the sequence
+        number (SSE id) of its first message."""
+        if kind == "ws":
+            if self.ws_text:
+                return [m.raw.decode("utf-8", "replace") for m in batch]
+            return [m.raw for m in batch]
+        if self.stream_format == "event_source":
+            return [sse_event(first + i, m.raw) for i, m in enumerate(batch)]
+        return [m.raw + b"\n" for m in batch]
+
+    async def close(self) -> None:
+        self._closed = True
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
+        self.close_clients(1001, "stream stopped")
+        await self.wait_clients_closed()
+
+    # -- endpoints (raw ASGI) --------------------------------------------------------------
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    async def _check_request(self, scope: Scope, send: Send) -> list[tuple[bytes, bytes]] | None:
+        """CORS headers for the response, or None once the request was answered (preflight, 405, 503)."""
+        if self.cors.is_preflight(scope):
+            await self.cors.preflight(scope, send)
+            return None
+        cors = self.cors.headers(scope)
+        method = scope.get("method", "GET")
+        if method not in self.allowed_verbs:
+            await method_not_allowed(send, method, self.allowed_verbs, cors)
+            return None
+        if self._closed:
+            await send_problem(send, 503, "Service Unavailable", "the stream is stopped", headers=cors)
+            return None
+        return cors
+
+    async def _poll_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cors = await self._check_request(scope, send)
+        if cors is None:
+            return
+        self._track()
+        sub = self.subscribe("poll", _remote(scope))
+        assert sub.future is not None
+        gone = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            await asyncio.wait((sub.future, gone), timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            self._remove(sub)
+        result = sub.future.result() if sub.future.done() else None
+        if result is None:
+            sub.future.cancel()
+            if not gone.done() or gone.cancelled():
+                self.counters["poll_timeouts"] += 1
+                await send_problem(send, 408, "Request Timeout",
+                                   f"no message within {self.timeout:g}s", headers=cors)
+            return
+        if result is _CLOSED:
+            reason = sub.closing[1] if sub.closing else "stream stopped"
+            await send_problem(send, 503, "Service Unavailable", reason, headers=cors)
+            return
+        batch: Batch = result
+        if gone.done() and not gone.cancelled():
+            self.counters["discarded"] += len(batch)
+            return
+        if len(batch) == 1:
+            body, content_type = batch[0].raw, b"application/octet-stream"
+        else:
+            content_type, body = encode_multipart(
+                [([("Content-Type", "application/octet-stream")], m.raw) for m in batch])
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+                                (b"cache-control", b"no-store"), *cors]})
+        await send({"type": "http.response.body", "body": body})
+        self.sent(sub, len(batch))
+
+    async def _stream_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cors = await self._check_request(scope, send)
+        if cors is None:
+            return
+        self._track()
+        if self.stream_format == "event_source":
+            headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+                       (b"x-accel-buffering", b"no")]
+        else:
+            headers = [(b"content-type", b"application/octet-stream"), (b"cache-control", b"no-cache"),
+                       (b"x-accel-buffering", b"no")]
+        sub = self.subscribe("stream", _remote(scope))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers + cors})
+        except BaseException:
+            self.unsubscribe(sub)
+            raise
+        await self._serve(sub, self._pump_stream(sub, send), _wait_disconnect(receive), send, "stream")
+
+    async def _ws_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        self._track()
+        await send({"type": "websocket.accept"})
+        if self._closed:
+            await send({"type": "websocket.close", "code": 1001, "reason": "stream stopped"})
+            return
+        sub = self.subscribe("ws", _remote(scope))
+        await self._serve(sub, self._pump_ws(sub, send), _ws_wait_disconnect(receive), send, "ws")
+
+    async def _serve(self, sub: Subscriber, pump_coro: Any, gone_coro: Any, send: Send, kind: str) -> None:
+        pump = sub.task = asyncio.ensure_future(pump_coro)
+        gone = asyncio.ensure_future(gone_coro)
+        peer_gone = False
+        try:
+            done, _ = await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+            if gone in done:
+                peer_gone = True
+                pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+            if not pump.cancelled() and pump.exception() is not None:
+                peer_gone = True  # writing failed: the client is gone
+        finally:
+            gone.cancel()
+            if not pump.done():  # the handler itself was cancelled (server shutdown)
+                pump.cancel()
+            self.unsubscribe(sub)
+        if peer_gone:
+            return
+        code, reason = sub.closing or (1000, "")
+        if kind == "ws":
+            final = {"type": "websocket.close", "code": code, "reason": reason}
+        else:
+            final = {"type": "http.response.body", "body": b"", "more_body": False}
+        try:
+            await asyncio.wait_for(send(final), CLOSE_SEND_TIMEOUT)
+        except Exception:  # noqa: BLE001, S110 - the client is stuck or gone; nothing more to tell it
+            pass
+
+    async def _pump_ws(self, sub: Subscriber, send: Send) -> None:
+        buffer = sub.buffer
+        key = "text" if self.ws_text else "bytes"
+        counters = self.counters
+        notify = self._changed_if_waiting
+        try:
+            while True:
+                if not buffer:
+                    if sub.closing is not None:
+                        return
+                    await sub.wait()
+                    continue
+                frame = buffer.popleft()
+                notify()
+                sub.sending = True
+                await send({"type": "websocket.send", key: frame})
+                sub.sending = False
+                sub.delivered += 1
+                counters["delivered"] += 1
+        except asyncio.CancelledError:
+            return
+
+    async def _pump_stream(self, sub: Subscriber, send: Send) -> None:
+        buffer = sub.buffer
+        heartbeat = (self.heartbeat or None) if self.stream_format == "event_source" else None
+        try:
+            while True:
+                if not buffer:
+                    if sub.closing is not None:
+                        return
+                    if not await sub.wait(heartbeat):
+                        sub.sending = True
+                        await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+                        sub.sending = False
+                    continue
+                frames = self.take(sub)
+                sub.sending = True
+                await send({"type": "http.response.body", "body": b"".join(frames), "more_body": True})
+                sub.sending = False
+                self.sent(sub, len(frames))
+        except asyncio.CancelledError:
+            return
+
+    def _changed_if_waiting(self) -> None:
+        if self._changed is not None:
+            self._notify()
+
+
+def sse_event(seq: int, payload: bytes) -> bytes:
+    """One Server-Sent Event: `id: SEQ` and the payload as `data:` lines (one per line of it)."""
+    head = b"id: %d\n" % seq
+    if b"\n" not in payload and b"\r" not in payload:
+        return head + b"data: " + payload + b"\n\n"
+    return head + b"".join(b"data: " + line + b"\n" for line in _LINE_BREAK.split(payload)) + b"\n"
+
+
+def _remote(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else ""
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _ws_wait_disconnect(receive: Receive) -> None:
+    # Whatever a subscriber sends is ignored; pings are answered by the server itself.
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+_DESCRIPTION = """\
+Three endpoints are registered at `path`, `stream_path` and `ws_path` (an empty path disables \
+that endpoint), served by `asyncgate run` on the `http.address` server, or by the gateway under \
+the API's listen path (`asyncgate serve`). `address`, `cert_file` and `key_file` are not \
+supported: every endpoint is served by that shared server.
+
+- `path`: a long-poll GET that waits up to `timeout` for one batch and returns it: one message \
+as the body, a batch of several as `multipart/mixed` (RFC 1341); 408 with a JSON problem body \
+when nothing came in time.
+- `stream_path`: a chunked HTTP response that stays open. `stream_format: raw_bytes` writes each \
+message followed by a newline; `event_source` writes Server-Sent Events (`id: <n>` and one \
+`data:` line per line of the message), with a `: heartbeat` comment after `heartbeat` without \
+messages when that is set.
+- `ws_path`: a WebSocket; each message is one WebSocket message (`ws_message_type`: binary or \
+text frames). Pings from clients are answered by the server; nothing clients send is used.
+
+## Distribution
+
+All the clients connected to one output form one consumer group. With `fan_out: round_robin` \
+(the default, as in Bento and Tyk) each batch goes to exactly one client, the next in rotation \
+that has room in its send buffer. With `fan_out: broadcast` (an AsyncGate extension) every \
+client gets every message, each frame built once and shared by all clients. Either way, while no \
+client is connected the output waits (backpressure: the stream holds until a consumer arrives). \
+In the gateway, a `consumer_group` that renders differently per request (e.g. \
+`$tyk_context.request_id`) gives each distinct value its own stream, and therefore a full copy.
+
+A message is acknowledged once it is queued to its client(s): there is no at-least-once \
+delivery to HTTP clients (as in Bento).
+
+## Slow consumers
+
+Each client has a send buffer of `send_buffer` messages, drained by its own sender, so one slow \
+client never delays the others. In round_robin a client whose buffer is full is passed over. In \
+broadcast, when a message does not fit, `slow_consumer: disconnect` closes that client (WebSocket \
+close code 1008, reason "slow consumer: send buffer full"; a stream response ends) and \
+`drop_oldest` drops its oldest queued messages instead. Both are counted."""
+
+register(s.ComponentSpec(
+    name="http_server", kind="output", category="network",
+    summary="Sets up HTTP endpoints that send messages to clients: WebSocket, a chunked stream (raw lines or "
+            "Server-Sent Events) and long-poll GET.",
+    description=_DESCRIPTION,
+    config=s.obj(
+        "http_server", "",
+        s.unsupported("address", "An alternative address to host from; AsyncGate serves every endpoint on the "
+                                 "shared HTTP server (`http.address`, or the gateway)."),
+        s.string("path", "The path from which discrete messages (one batch per request) can be consumed by "
+                         "long-poll GET. Empty disables it.", "/get"),
+        s.string("stream_path", "The path from which a continuous stream of messages can be consumed. Empty "
+                                "disables it.", "/get/stream"),
+        s.string("ws_path", "The path from which WebSocket connections can be established. Empty disables it.",
+                 "/get/ws"),
+        s.string("ws_message_type", "The type of WebSocket message sent to clients.", "binary",
+                 options=("binary", "text")),
+        s.string("stream_format", "How `stream_path` writes messages: `raw_bytes` (each followed by a newline) "
+                                  "or `event_source` (Server-Sent Events).", "raw_bytes",
+                 options=("raw_bytes", "event_source")),
+        s.duration("heartbeat", "With `stream_format: event_source`, a `: heartbeat` comment is sent after this "
+                                "long without messages (0s: never).", "0s", examples=("15s",)),
+        s.Field("allowed_verbs", "string", "The verbs allowed for the `path` and `stream_path` endpoints.",
+                default=["GET"], kind="list"),
+        s.duration("timeout", "How long a long-poll request on `path` waits for a message before it is "
+                              "answered 408.", "5s"),
+        s.string("consumer_group", "The consumer group of this endpoint's clients. In the gateway it may hold "
+                                   "`$tyk_context.*` variables: each distinct rendered value runs its own stream "
+                                   "instance (its own upstream subscription). Plain text here.", "",
+                 examples=("$tyk_context.request_ip",)),
+        s.string("fan_out", "How messages are distributed among the connected clients: `round_robin` (each "
+                            "message to one client, in turn) or `broadcast` (every client gets every message; "
+                            "an AsyncGate extension).", "round_robin", options=("round_robin", "broadcast")),
+        s.string("slow_consumer", "What happens when a client's send buffer is full (broadcast): `disconnect` "
+                                  "the client (WebSocket close 1008) or `drop_oldest` of its queued messages.",
+                 "disconnect", options=("disconnect", "drop_oldest")),
+        s.integer("send_buffer", "The most messages queued for one client before `slow_consumer` applies.", 256,
+                  advanced=True),
+        s.unsupported("cert_file"), s.unsupported("key_file"),
+        CORS_FIELD,
+        default={}, allow_scalar=True,
+    ),
+    factory=lambda conf, ctx: HttpServerOutput(conf, ctx),
+    examples=(
+        "output:\n  http_server:\n    ws_path: /subscribe\n    stream_path: /events\n    stream_format: event_source\n"
+        "    path: /poll",
+        "# Every subscriber gets every message; a slow one loses its oldest queued messages:\n"
+        "output:\n  http_server:\n    ws_path: /ticker\n    fan_out: broadcast\n    slow_consumer: drop_oldest",
+    ),
+))
