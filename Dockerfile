@@ -7,10 +7,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY engine ./engine
+COPY gateway_adapter ./gateway_adapter
 # Same steps as `make install`: current build tools, then a build that must compile the extensions.
 RUN python -m pip install --no-cache-dir --upgrade pip "setuptools>=77" wheel "Cython>=3.0,<4" \
     && ASYNCGATE_REQUIRE_EXTENSIONS=1 python -m pip wheel --no-cache-dir --no-build-isolation --no-deps -w /dist . \
-    && python -m pip wheel --no-cache-dir -w /dist uvloop msgspec orjson PyYAML
+    && python -m pip wheel --no-cache-dir -w /dist uvloop msgspec orjson PyYAML starlette hypercorn python-multipart
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 asyncgate
@@ -23,5 +24,5 @@ USER asyncgate
 WORKDIR /home/asyncgate
 EXPOSE 8080 4195
 ENTRYPOINT ["asyncgate"]
-# The gateway (`asyncgate serve`) arrives with issue 4; until then the image runs the demo stream.
-CMD ["run", "/etc/asyncgate/demo.yaml"]
+# The gateway with its built-in demo API; mount API definitions and pass `--apis DIR` to serve yours.
+CMD ["serve", "--host", "0.0.0.0"]

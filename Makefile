@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml setup.py $(wildcard engine/_fast/*.pyx)
 	touch $(STAMP)
 
 run: install
-	$(BIN)/asyncgate run engine/demo/demo.yaml
+	$(BIN)/asyncgate serve
 
 # The local services the integration tests talk to (see scripts/start-services.sh); none yet.
 TEST_SERVICES ?=
@@ -29,6 +29,10 @@ test: install
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
+
+# The benchmark suite (never run by `make test`): `make bench BENCH_ARGS=--quick`, or `--only mapping`.
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 docs: install
 	$(BIN)/python -m engine.catalog docs/components

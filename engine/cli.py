@@ -36,6 +36,17 @@ def _run(args: argparse.Namespace) -> int:
     except ComponentError as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return 1
+    from .serve_http import HttpServeError, prepare_http
+
+    try:
+        http = prepare_http(manager, logger)  # None unless some http_server component needs it
+    except HttpServeError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+
+    from .runtime.gc_tuning import tune_for_throughput
+
+    tune_for_throughput()  # start-up objects out of the collector's sight, fewer young collections
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -52,7 +63,10 @@ def _run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
         try:
-            await manager.run()
+            if http is None:
+                await manager.run()
+            else:
+                await http.run_while(manager.run(), stop=manager.stop)
         except ComponentError as exc:
             print(f"{args.file}: {exc}", file=sys.stderr)
             return 1
@@ -78,13 +92,29 @@ def _lint(args: argparse.Namespace) -> int:
         try:
             config = load_config(file)
         except ConfigError as exc:
-            failed = failed or any(d.severity == "error" for d in exc.diagnostics)
-            for diagnostic in exc.diagnostics:
+            diagnostics = _with_gateway(file, exc.diagnostics)
+            failed = failed or any(d.severity == "error" for d in diagnostics)
+            for diagnostic in diagnostics:
                 print(diagnostic, file=sys.stderr)
             continue
-        for warning in config.warnings:
+        warnings = _with_gateway(file, config.warnings)
+        failed = failed or any(d.severity == "error" for d in warnings)
+        for warning in warnings:
             print(warning, file=sys.stderr)
     return 1 if failed else 0
+
+
+def _with_gateway(file: str, diagnostics: list) -> list:  # type: ignore[type-arg]
+    """With an API definition (x-tyk-api-gateway), the gateway's own problems and warnings too."""
+    try:
+        from gateway_adapter.apis import gateway_diagnostics
+    except ImportError:
+        return diagnostics
+    extra = [d for d in gateway_diagnostics(file) if d not in diagnostics]
+    if not extra:
+        return diagnostics
+    every = list(diagnostics) + extra
+    return sorted(every, key=lambda d: (d.severity != "error", d.line, d.column))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -129,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     from . import blobl_cli
 
     blobl_cli.add_parser(sub)
+    try:  # the gateway (`asyncgate serve`); its module imports the rest lazily
+        from gateway_adapter.serve import add_parser as add_serve_parser
+    except ImportError:
+        pass
+    else:
+        add_serve_parser(sub)
     return parser
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import _framing_py, _jsonscan_py
+from . import _framing_py, _jsonscan_py, _messages_py
 from .protocols import Framing, JsonScan
 
 USE_EXTENSIONS = os.environ.get("ASYNCGATE_NO_EXTENSIONS", "") not in ("1", "true", "yes")
@@ -27,6 +27,7 @@ def _load(compiled: str, twin: ModuleType) -> ModuleType:
 
 framing: Framing = _load("_framing", _framing_py)  # type: ignore[assignment]
 jsonscan: JsonScan = _load("_jsonscan", _jsonscan_py)  # type: ignore[assignment]
-COMPILED = framing is not _framing_py and jsonscan is not _jsonscan_py
+messages: ModuleType = _load("_messages", _messages_py)  # MessageKit, see engine/message.py
+COMPILED = framing is not _framing_py and jsonscan is not _jsonscan_py and messages is not _messages_py
 
-__all__ = ["framing", "jsonscan", "COMPILED", "USE_EXTENSIONS"]
+__all__ = ["COMPILED", "USE_EXTENSIONS", "framing", "jsonscan", "messages"]

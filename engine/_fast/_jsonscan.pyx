@@ -10,7 +10,9 @@ decodes the whole document with msgspec instead, which gives the exact value or 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memcpy
+from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import msgspec
 
@@ -21,6 +23,7 @@ cdef extern from "Python.h":
     double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
 
 cdef extern from "math.h":
+    const double NAN
     bint isinf(double x) nogil
     bint isnan(double x) nogil
 
@@ -240,6 +243,68 @@ cdef Py_ssize_t _value(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, int d
     return -1
 
 
+cdef double[23] POW10
+for _i in range(23):
+    POW10[_i] = float(10 ** _i)
+
+
+cdef double _fast_float(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """Clinger's fast path: a decimal whose digits fit in 2**53 and whose power of ten is at most
+    22 is one exact division or multiplication of two exact doubles, so correctly rounded.
+    NaN when the number is outside it (or is zero, whose sign msgspec decides)."""
+    cdef unsigned long long m = 0
+    cdef int digits = 0, exp10 = 0, e = 0, esign = 1
+    cdef bint neg = False, nonzero = False
+    cdef double d
+    if p[i] == 45:
+        neg = True
+        i += 1
+    while i < end and 48 <= p[i] <= 57:
+        if p[i] != 48 or nonzero:
+            nonzero = True
+            digits += 1
+            if digits > 15:
+                return NAN
+        m = m * 10 + (p[i] - 48)
+        i += 1
+    if i < end and p[i] == 46:
+        i += 1
+        while i < end and 48 <= p[i] <= 57:
+            if p[i] != 48 or nonzero:
+                nonzero = True
+                digits += 1
+                if digits > 15:
+                    return NAN
+            m = m * 10 + (p[i] - 48)
+            exp10 -= 1
+            i += 1
+    if i < end and (p[i] == 101 or p[i] == 69):
+        i += 1
+        if p[i] == 45:
+            esign = -1
+            i += 1
+        elif p[i] == 43:
+            i += 1
+        while i < end and 48 <= p[i] <= 57:
+            e = e * 10 + (p[i] - 48)
+            if e > 1000:
+                return NAN
+            i += 1
+        exp10 += esign * e
+    if m == 0:
+        return NAN
+    d = <double>m
+    if exp10 < 0:
+        if exp10 < -22:
+            return NAN
+        d = d / POW10[-exp10]
+    elif exp10 > 0:
+        if exp10 > 22:
+            return NAN
+        d = d * POW10[exp10]
+    return -d if neg else d
+
+
 cdef object _decode_value(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, object data):
     """The Python value of the (already validated) JSON value p[start:end], as msgspec decodes it."""
     cdef unsigned char c = p[start]
@@ -273,6 +338,10 @@ cdef object _decode_value(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
                 v = v * 10 + (p[i] - 48)
                 i += 1
             return -v if neg else v
+        if kind == 2:
+            d = _fast_float(p, start, end)
+            if d == d:
+                return d
         if kind == 2 and end - start < 40:
             memcpy(buf, p + start, end - start)
             buf[end - start] = 0
@@ -309,42 +378,36 @@ cdef class Projector:
     def keys(self):
         return self._keys
 
-    def project(self, data):
-        """The fields KEYS of the JSON object DATA that are present, as a dict; None to decode in full."""
-        if not PyBytes_CheckExact(data):
-            return None
-        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef int _locate(self, const unsigned char* p, Py_ssize_t n, Py_ssize_t* starts,
+                     Py_ssize_t* ends) noexcept nogil:
+        """Validate the object P[:N] and find where each key's value starts and ends (start -1 when
+        absent). Return 0, or -1 to leave the document to a full decode."""
         cdef Py_ssize_t i, kstart, klen, vstart, j
-        cdef Py_ssize_t starts[MAX_KEYS]
-        cdef Py_ssize_t ends[MAX_KEYS]
         cdef bint escaped
-        cdef int hit
-        cdef dict out
         for j in range(self._count):
             starts[j] = -1
         i = _ws(p, 0, n)
         if i >= n or p[i] != 123:
-            return None
+            return -1
         i = _ws(p, i + 1, n)
         if i < n and p[i] == 125:
             i += 1
         else:
             while True:
                 if i >= n or p[i] != 34:
-                    return None
+                    return -1
                 kstart = i + 1
                 i = _string(p, kstart, n, &escaped)
                 if i < 0 or escaped:
-                    return None
+                    return -1
                 klen = i - 1 - kstart
                 i = _ws(p, i, n)
                 if i >= n or p[i] != 58:
-                    return None
+                    return -1
                 vstart = _ws(p, i + 1, n)
                 i = _value(p, vstart, n, 1)
                 if i < 0:
-                    return None
+                    return -1
                 for j in range(self._count):
                     if self._klen[j] == klen and memcmp(self._kptr[j], p + kstart, klen) == 0:
                         starts[j] = vstart  # a repeated key: the last one wins, as in msgspec
@@ -352,15 +415,28 @@ cdef class Projector:
                         break
                 i = _ws(p, i, n)
                 if i >= n:
-                    return None
+                    return -1
                 if p[i] == 44:
                     i = _ws(p, i + 1, n)
                 elif p[i] == 125:
                     i += 1
                     break
                 else:
-                    return None
+                    return -1
         if _ws(p, i, n) != n:
+            return -1
+        return 0
+
+    def project(self, data):
+        """The fields KEYS of the JSON object DATA that are present, as a dict; None to decode in full."""
+        if not PyBytes_CheckExact(data):
+            return None
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), j
+        cdef Py_ssize_t starts[MAX_KEYS]
+        cdef Py_ssize_t ends[MAX_KEYS]
+        cdef dict out
+        if self._locate(p, n, starts, ends) < 0:
             return None
         out = {}
         try:
@@ -369,4 +445,367 @@ cdef class Projector:
                     out[self._keys[j]] = _decode_value(p, starts[j], ends[j], data)
         except (ValueError, msgspec.DecodeError):
             return None
+        return out
+
+
+# -- flat mappings: `root.<key> = <arithmetic on this.<key> and literals>` -----------------------
+
+cdef enum Kind:
+    K_NULL, K_TRUE, K_FALSE, K_INT, K_FLOAT, K_STR, K_OTHER, K_CONST
+
+cdef enum Op:
+    OP_KEY, OP_CONST, OP_ADD, OP_SUB, OP_MUL, OP_DIV
+
+cdef struct Val:
+    int kind
+    long long i
+    double d
+    Py_ssize_t start
+    Py_ssize_t end
+    Py_ssize_t const_index  # K_CONST: index of the pre-encoded literal
+
+cdef enum:
+    MAX_CODE = 256
+    MAX_OUT = 64
+    MAX_STACK = 64
+
+# 2**53: integers up to it are exact doubles (Bloblang's norm_float bound).
+cdef double EXACT = 9007199254740992.0
+cdef long long EXACT_I = 9007199254740992
+cdef long long LIMIT = 1000000000000000000  # |a|, |b| <= 10**18: a + b and a - b fit in int64
+cdef long long MUL_LIMIT = 2147483648  # |a|, |b| <= 2**31: a * b fits in int64
+
+
+cdef inline bint _is_num(Val* v) noexcept nogil:
+    return v.kind == K_INT or v.kind == K_FLOAT
+
+
+cdef inline double _as_double(Val* v) noexcept nogil:
+    return <double>v.i if v.kind == K_INT else v.d
+
+
+cdef inline void _set_norm(Val* v, double d) noexcept nogil:
+    """Bloblang's norm_float: a whole float within 2**53 becomes an int."""
+    if d == d and -EXACT <= d <= EXACT and d == <double>(<long long>d):
+        v.kind = K_INT
+        v.i = <long long>d
+    else:
+        v.kind = K_FLOAT
+        v.d = d
+
+
+cdef int _binop(int op, Val* a, Val* b) noexcept nogil:
+    """A = A op B with the semantics of Bloblang's op_add/op_sub/op_mul/op_div on numbers.
+    Return -1 for anything else (strings, errors, overflow, inexact conversions): the caller then
+    leaves the message to the general path, which gives the exact value or error."""
+    cdef double x, y
+    if not _is_num(a) or not _is_num(b):
+        return -1
+    if a.kind == K_INT and b.kind == K_INT and op != OP_DIV:
+        # Python integers do not overflow: leave results near the int64 limits to the general path.
+        if not (-LIMIT <= a.i <= LIMIT and -LIMIT <= b.i <= LIMIT):
+            return -1
+        if op == OP_ADD:
+            a.i = a.i + b.i
+        elif op == OP_SUB:
+            a.i = a.i - b.i
+        else:
+            if not (-MUL_LIMIT <= a.i <= MUL_LIMIT and -MUL_LIMIT <= b.i <= MUL_LIMIT):
+                return -1
+            a.i = a.i * b.i
+        return 0
+    # A float is involved (or a division): Python converts ints to float; keep to exact ones.
+    if (a.kind == K_INT and not (-EXACT_I <= a.i <= EXACT_I)) or (b.kind == K_INT and not (-EXACT_I <= b.i <= EXACT_I)):
+        return -1
+    x = _as_double(a)
+    y = _as_double(b)
+    if op == OP_ADD:
+        x = x + y
+    elif op == OP_SUB:
+        x = x - y
+    elif op == OP_MUL:
+        x = x * y
+    else:
+        if y == 0.0:
+            return -1
+        x = x / y
+    _set_norm(a, x)
+    return 0
+
+
+cdef class FlatMap(Projector):
+    """Runs a flat mapping on a JSON object's bytes and returns the new document's bytes.
+
+    FlatMap(keys, outputs): KEYS are the top-level input fields read (as for Projector); OUTPUTS a
+    list of (name, program) in statement order, each program a postfix list of ("key", i) (the
+    value of KEYS[i], null when absent), ("const", value) (a literal: None, bool, int, float or
+    str) and ("op", "+"|"-"|"*"|"/") (Bloblang arithmetic). `run(data)` returns the document
+    {name: value, ...} encoded as Bento prints it (compact JSON, sorted keys), or None whenever
+    anything falls outside this (an error, a string operand, an escaped or unusual document): the
+    caller then runs the general mapping, which gives the exact value or error."""
+
+    cdef Py_ssize_t _ncode
+    cdef int _code_op[MAX_CODE]
+    cdef Py_ssize_t _code_arg[MAX_CODE]
+    cdef Py_ssize_t _nout
+    cdef Py_ssize_t _out_end[MAX_OUT]      # end of each output's program in the code
+    cdef Py_ssize_t _out_order[MAX_OUT]    # outputs in sorted-name order
+    cdef list _names                        # '"name":' per output, encoded
+    cdef list _consts                       # literal values
+    cdef list _const_json                   # their JSON encodings
+    cdef Val _const_val[MAX_CODE]           # and as values
+    cdef object _dumps
+    cdef object _sort_opt
+
+    def __init__(self, keys, outputs):
+        import orjson
+        Projector.__init__(self, keys)
+        self._dumps = orjson.dumps
+        self._sort_opt = orjson.OPT_SORT_KEYS
+        outputs = list(outputs)
+        if not outputs or len(outputs) > MAX_OUT:
+            raise ValueError(f"between 1 and {MAX_OUT} outputs")
+        names = [str(name) for name, _ in outputs]
+        if len(set(names)) != len(names):
+            raise ValueError("output names must be distinct")
+        self._names = [orjson.dumps(name) + b":" for name in names]
+        self._consts = []
+        self._const_json = []
+        self._nout = len(outputs)
+        cdef Py_ssize_t pos = 0, depth, j
+        ops = {"+": OP_ADD, "-": OP_SUB, "*": OP_MUL, "/": OP_DIV}
+        for j, (name, program) in enumerate(outputs):
+            depth = 0
+            for ins in program:
+                if pos >= MAX_CODE:
+                    raise ValueError("program too long")
+                kind, arg = ins
+                if kind == "key":
+                    if not 0 <= arg < self._count:
+                        raise ValueError(f"no key {arg}")
+                    self._code_op[pos] = OP_KEY
+                    self._code_arg[pos] = arg
+                    depth += 1
+                elif kind == "const":
+                    if arg is not None and type(arg) not in (bool, int, float, str):
+                        raise ValueError(f"unsupported literal {arg!r}")
+                    self._code_op[pos] = OP_CONST
+                    self._code_arg[pos] = len(self._consts)
+                    self._consts.append(arg)
+                    self._const_json.append(orjson.dumps(arg))
+                    self._make_const(&self._const_val[len(self._consts) - 1], len(self._consts) - 1)
+                    depth += 1
+                elif kind == "op":
+                    self._code_op[pos] = ops[arg]
+                    self._code_arg[pos] = 0
+                    depth -= 1
+                    if depth < 1:
+                        raise ValueError("stack underflow")
+                else:
+                    raise ValueError(f"unknown instruction {kind!r}")
+                if depth > MAX_STACK:
+                    raise ValueError("program too deep")
+                pos += 1
+            if depth != 1:
+                raise ValueError("a program must leave one value")
+            self._out_end[j] = pos
+        self._ncode = pos
+        for j, k in enumerate(sorted(range(self._nout), key=lambda k: names[k])):
+            self._out_order[j] = k
+
+    cdef void _make_const(self, Val* v, Py_ssize_t index):
+        value = self._consts[index]
+        v.const_index = index
+        v.start = v.end = -1
+        if value is None:
+            v.kind = K_NULL
+        elif value is True:
+            v.kind = K_TRUE
+        elif value is False:
+            v.kind = K_FALSE
+        elif type(value) is int and -EXACT_I <= value <= EXACT_I:
+            v.kind = K_INT
+            v.i = value
+        elif type(value) is float:
+            v.kind = K_FLOAT
+            v.d = value
+        else:
+            v.kind = K_CONST  # strings, and integers beyond 2**53 (no arithmetic on them here)
+
+    cdef int _load_key(self, Val* v, const unsigned char* p, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+        cdef unsigned char c
+        cdef int kind
+        cdef bint escaped
+        cdef double d
+        cdef Py_ssize_t i
+        cdef bint neg
+        v.start = start
+        v.end = end
+        if start < 0:
+            v.kind = K_NULL
+            return 0
+        c = p[start]
+        if c == 34:
+            v.kind = K_STR
+            _string(p, start + 1, end, &escaped)
+            if escaped:
+                v.kind = K_OTHER
+            return 0
+        if c == 116:
+            v.kind = K_TRUE
+            return 0
+        if c == 102:
+            v.kind = K_FALSE
+            return 0
+        if c == 110:
+            v.kind = K_NULL
+            return 0
+        if c == 45 or 48 <= c <= 57:
+            _number(p, start, end, &kind)
+            if kind == 0:
+                i = start
+                neg = c == 45
+                if neg:
+                    i += 1
+                v.i = 0
+                while i < end:
+                    v.i = v.i * 10 + (p[i] - 48)
+                    i += 1
+                if neg:
+                    v.i = -v.i
+                v.kind = K_INT
+                return 0
+            if kind == 2:
+                d = _fast_float(p, start, end)
+                if d == d:
+                    v.kind = K_FLOAT
+                    v.d = d
+                    return 0
+            v.kind = K_OTHER  # big integers, long or zero floats: msgspec decodes them below
+            return 0
+        v.kind = K_OTHER
+        return 0
+
+    def run(self, data):
+        if not PyBytes_CheckExact(data):
+            return None
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef Py_ssize_t starts[MAX_KEYS]
+        cdef Py_ssize_t ends[MAX_KEYS]
+        cdef Val stack[MAX_STACK]
+        cdef Val results[MAX_OUT]
+        cdef Py_ssize_t pc = 0, sp, j, k, total, size
+        cdef int op, kind
+        cdef char ints[MAX_OUT][24]
+        cdef int ilen[MAX_OUT]
+        cdef list extra = None
+        cdef bytes out, piece
+        cdef char* dst
+        if self._locate(p, n, starts, ends) < 0:
+            return None
+        # Evaluate each program.
+        for j in range(self._nout):
+            sp = 0
+            while pc < self._out_end[j]:
+                op = self._code_op[pc]
+                if op == OP_KEY:
+                    k = self._code_arg[pc]
+                    self._load_key(&stack[sp], p, starts[k], ends[k])
+                    sp += 1
+                elif op == OP_CONST:
+                    stack[sp] = self._const_val[self._code_arg[pc]]
+                    sp += 1
+                else:
+                    sp -= 1
+                    if _binop(op, &stack[sp - 1], &stack[sp]) < 0:
+                        return None
+                pc += 1
+            results[j] = stack[0]
+        # Encode: the size first, then one bytes object written in place.
+        total = 2 + self._nout - 1
+        for j in range(self._nout):
+            total += PyBytes_GET_SIZE(<bytes>self._names[j])
+            kind = results[j].kind
+            if kind == K_NULL:
+                total += 4
+            elif kind == K_TRUE:
+                total += 4
+            elif kind == K_FALSE:
+                total += 5
+            elif kind == K_INT:
+                ilen[j] = snprintf(ints[j], 24, b"%lld", results[j].i)
+                total += ilen[j]
+            elif kind == K_FLOAT:
+                if not (results[j].d - results[j].d == 0.0):
+                    return None  # inf / nan
+                piece = self._dumps(results[j].d)  # orjson's own float format, as .raw would be
+                if extra is None:
+                    extra = [None] * self._nout
+                extra[j] = piece
+                total += PyBytes_GET_SIZE(piece)
+            elif kind == K_STR:
+                total += results[j].end - results[j].start
+            elif kind == K_CONST:
+                total += PyBytes_GET_SIZE(<bytes>self._const_json[results[j].const_index])
+            else:  # K_OTHER: decode the value and encode it as the general path would
+                try:
+                    value = _decode(data[results[j].start:results[j].end])
+                    piece = self._dumps(value, option=self._sort_opt)
+                except Exception:
+                    return None
+                if extra is None:
+                    extra = [None] * self._nout
+                extra[j] = piece
+                total += PyBytes_GET_SIZE(piece)
+        out = PyBytes_FromStringAndSize(NULL, total)
+        dst = PyBytes_AS_STRING(out)
+        size = 0
+        dst[size] = 123
+        size += 1
+        for k in range(self._nout):
+            j = self._out_order[k]
+            if k:
+                dst[size] = 44
+                size += 1
+            piece = <bytes>self._names[j]
+            memcpy(dst + size, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
+            size += PyBytes_GET_SIZE(piece)
+            kind = results[j].kind
+            if extra is not None and extra[j] is not None:
+                piece = <bytes>extra[j]
+                memcpy(dst + size, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
+                size += PyBytes_GET_SIZE(piece)
+            elif kind == K_NULL:
+                memcpy(dst + size, b"null", 4)
+                size += 4
+            elif kind == K_TRUE:
+                memcpy(dst + size, b"true", 4)
+                size += 4
+            elif kind == K_FALSE:
+                memcpy(dst + size, b"false", 5)
+                size += 5
+            elif kind == K_INT:
+                memcpy(dst + size, ints[j], ilen[j])
+                size += ilen[j]
+            elif kind == K_STR:
+                memcpy(dst + size, p + results[j].start, results[j].end - results[j].start)
+                size += results[j].end - results[j].start
+            else:  # K_CONST
+                piece = <bytes>self._const_json[results[j].const_index]
+                memcpy(dst + size, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
+                size += PyBytes_GET_SIZE(piece)
+        dst[size] = 125
+        size += 1
+        assert size == total
+        return out
+
+    def run_many(self, list payloads):
+        """[run(p) for p in payloads] (None for a payload that is None)."""
+        cdef Py_ssize_t i, n = len(payloads)
+        cdef list out = [None] * n
+        for i in range(n):
+            p = payloads[i]
+            if p is not None:
+                out[i] = self.run(p)
         return out

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 
 class Framing(Protocol):
@@ -33,5 +34,51 @@ class Projector(Protocol):
         ...
 
 
+class FlatMap(Projector, Protocol):
+    """A flat mapping run on JSON bytes (``FlatMap(keys, outputs).run(data)``).
+
+    KEYS are the top-level input fields read; OUTPUTS a list of (name, program) in statement order,
+    each program a postfix list of ("key", i) (the value of KEYS[i], null when absent),
+    ("const", value) (None, bool, int, float or str) and ("op", "+" | "-" | "*" | "/") (Bloblang's
+    arithmetic: numbers only; int with int stays int except for "/", a float result that is whole
+    and within 2**53 becomes an int; division by zero is an error)."""
+
+    def run(self, data: bytes) -> bytes | None:
+        """The document {name: value, ...} as Bento prints it (compact JSON, sorted keys: what
+        ``orjson.dumps(doc, option=OPT_SORT_KEYS)`` gives), or None when anything falls outside the
+        above (an error, a non-number operand, a document left to a full decode): the caller then
+        runs the general mapping, which gives the exact value or error."""
+        ...
+
+    def run_many(self, payloads: list[bytes | None]) -> list[bytes | None]:
+        """``[run(p) for p in payloads]``, None for a payload that is None."""
+        ...
+
+
 class JsonScan(Protocol):
     Projector: Callable[[Iterable[str]], Projector]
+    FlatMap: Callable[[Iterable[str], Iterable[tuple[str, list[tuple[str, Any]]]]], FlatMap]
+
+
+class MessageKit(Protocol):
+    """Messages made in bulk (``MessageKit(Message, UNSET, SharedMeta)``), exactly as
+    engine/message.py makes them one by one; the compiled kit refuses a class whose slots it does
+    not know (TypeError)."""
+
+    def build(self, parts: list[bytes], meta: Any) -> list[Any]:
+        """``[Message(p, meta) for p in parts]``."""
+        ...
+
+    def copy(self, batch: list[Any]) -> list[Any]:
+        """``[m.copy() for m in batch]``."""
+        ...
+
+    def derive(self, batch: list[Any], payloads: list[Any]) -> list[Any]:
+        """For each message and payload: None where the payload is None, else a new message with
+        that payload, the message's metadata (``inherit_meta``) and error flag, and no reply."""
+        ...
+
+    def raw_payloads(self, batch: list[Any]) -> list[bytes | None]:
+        """Each message's payload bytes as received or last set (None where it only has a structured
+        value that was never encoded)."""
+        ...

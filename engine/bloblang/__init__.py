@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from ..message import Message
+from .. import _fast
+from ..message import Message, derive_batch, meta_copy, raw_payloads
 from . import functions as _functions  # noqa: F401  (registers functions)
 from . import methods as _methods  # noqa: F401  (registers methods)
+from . import fastpath
 from . import timestamps as _timestamps  # noqa: F401  (registers timestamp methods)
 from .compiler import LAZY, Compiler, Context
 from .errors import BloblangError, MappingError, ParseError
@@ -36,27 +38,52 @@ _EMPTY_MAPS: dict[str, Any] = {}
 
 
 class Mapping:
-    """A compiled mapping; compile once, apply to many messages."""
+    """A compiled mapping; compile once, apply to many messages.
 
-    __slots__ = ("source", "_stmts", "_maps")
+    Two fast paths are chosen here, once (see fastpath.py): a mapping that reads the input only
+    through a few top-level fields gets them from the payload bytes without decoding the whole
+    document (``_project``, with the compiled scanner), and a flat mapping of fields and arithmetic
+    is run on the bytes altogether by ``apply_batch`` (``_flat``). Both fall back to the general
+    path for any message they do not handle, so the results are always the same."""
+
+    __slots__ = ("source", "_stmts", "_maps", "_project", "_flat")
 
     def __init__(self, source: str) -> None:
         self.source = source
         compiler = Compiler(source)
-        self._stmts, self._maps = compiler.compile_mapping(Parser(source).parse_mapping())
+        tree = Parser(source).parse_mapping()
+        self._stmts, self._maps = compiler.compile_mapping(tree)
+        self._project: Callable[[bytes], dict[str, Any] | None] | None = None
+        self._flat: Callable[[list[bytes | None]], list[bytes | None]] | None = None
+        keys = fastpath.top_level_reads(tree)
+        if keys and _fast.jsonscan is not _fast._jsonscan_py:  # the twin decodes everything anyway
+            self._project = _fast.jsonscan.Projector(keys).project
+        plan = fastpath.flat_plan(tree)
+        if plan is not None:
+            try:
+                self._flat = _fast.jsonscan.FlatMap(*plan).run_many
+            except (ValueError, TypeError, KeyError):
+                pass
 
-    def _run(self, ctx: Context) -> None:
+    def _run(self, ctx: Context, this: Any = LAZY) -> None:
         try:
             for stmt in self._stmts:
-                stmt(ctx, LAZY)
+                stmt(ctx, this)
         except QueryError as exc:  # raised outside any assignment, e.g. by an if condition
             raise MappingError(str(exc)) from None
 
     def apply(self, msg: Message, batch: list[Message] | None = None, index: int = 0) -> Message | None:
         """``mapping`` semantics: build a new message; the input is left untouched."""
-        meta = dict(msg.meta) if msg.has_meta else {}
+        meta = meta_copy(msg)
         ctx = Context(msg, batch, index, self._maps, meta)
-        self._run(ctx)
+        this = LAZY
+        project = self._project
+        if project is not None and not msg.has_structured:
+            # Only the fields the mapping reads, straight from the bytes (None: decode it all).
+            this = project(msg.raw)
+            if this is None:
+                this = LAZY
+        self._run(ctx, this)
         root = ctx.root
         if root is DELETED:
             return None
@@ -73,6 +100,34 @@ class Mapping:
             else:
                 out = Message.from_structured(exportable(root), meta)
         out.error = msg.error
+        return out
+
+    def apply_batch(self, batch: list[Message], failed: Callable[[Message, Exception], None]) -> list[Message]:
+        """``apply`` to each message of BATCH: the new messages in order, without the deleted ones.
+        A message whose mapping fails is handed to FAILED (which flags it) and kept unchanged."""
+        made: list[Message | None] | None = None
+        if self._flat is not None:
+            # A flat mapping: the new payloads straight from the old ones, in one call.
+            made = derive_batch(batch, self._flat(raw_payloads(batch)))
+            if None not in made:
+                return made  # type: ignore[return-value]
+        out: list[Message] = []
+        append = out.append
+        apply = self.apply
+        for index, msg in enumerate(batch):
+            if made is not None:
+                new = made[index]
+                if new is not None:
+                    append(new)
+                    continue
+            try:
+                result = apply(msg, batch, index)
+            except Exception as exc:  # noqa: BLE001 - a failing message is flagged and kept unchanged
+                failed(msg, exc)
+                append(msg)
+                continue
+            if result is not None:
+                append(result)
         return out
 
     def apply_onto(self, target: Message, msg: Message, batch: list[Message] | None = None,

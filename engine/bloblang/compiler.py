@@ -133,10 +133,18 @@ def _num_pair(op: str, a: Any, b: Any) -> None:
         raise QueryError(f"cannot {op} types {describe(a)} and {describe(b)}")
 
 
+# The numeric paths inline values.norm_float (a whole float within 2**53 becomes an int): these
+# run once per operator per message.
+_EXACT = 9007199254740992.0
+
+
 def op_add(a: Any, b: Any) -> Any:
     ta, tb = type(a), type(b)
     if ta is int and tb is int:
         return a + b
+    if (ta is float or ta is int) and (tb is float or tb is int):  # a float is involved
+        f = a + b
+        return int(f) if f.is_integer() and -_EXACT <= f <= _EXACT else f
     if ta is str and tb is str:
         return a + b
     if ta is bytes and tb is bytes:
@@ -149,6 +157,9 @@ def op_sub(a: Any, b: Any) -> Any:
     ta, tb = type(a), type(b)
     if ta is int and tb is int:
         return a - b
+    if (ta is float or ta is int) and (tb is float or tb is int):
+        f = float(a - b)
+        return int(f) if f.is_integer() and -_EXACT <= f <= _EXACT else f
     _num_pair("subtract", a, b)
     return norm_float(float(a - b))
 
@@ -157,6 +168,9 @@ def op_mul(a: Any, b: Any) -> Any:
     ta, tb = type(a), type(b)
     if ta is int and tb is int:
         return a * b
+    if (ta is float or ta is int) and (tb is float or tb is int):
+        f = float(a * b)
+        return int(f) if f.is_integer() and -_EXACT <= f <= _EXACT else f
     _num_pair("multiply", a, b)
     return norm_float(float(a * b))
 
@@ -165,7 +179,8 @@ def op_div(a: Any, b: Any) -> Any:
     _num_pair("divide", a, b)
     if b == 0:
         raise QueryError("attempted to divide by zero")
-    return norm_float(a / b)
+    f = a / b
+    return int(f) if f.is_integer() and -_EXACT <= f <= _EXACT else f
 
 
 def op_mod(a: Any, b: Any) -> Any:
@@ -340,6 +355,30 @@ class Compiler:
         kind = node.kind
         if kind == "root":
             segs = _path_expr(node.path)
+            if len(segs) == 1:
+                key = segs[0][0]
+
+                def assign_root_key(ctx: Context, this: Any) -> None:
+                    # `root.<key> = ...` onto a document this execution made: set_root_path's
+                    # own result, without its walk; anything else goes through it.
+                    try:
+                        v = value(ctx, this)
+                        if v is NOTHING:
+                            return
+                        root = ctx.root
+                        if v is DELETED:
+                            set_root_path(ctx, segs, v)
+                        elif type(root) is dict and id(root) in ctx.owned:
+                            root[key] = v
+                        elif root is NOTHING and not ctx.mutating:  # the first assignment
+                            root = ctx.root = {key: v}
+                            ctx.owned[id(root)] = root
+                        else:
+                            set_root_path(ctx, segs, v)
+                    except QueryError as exc:
+                        raise MappingError(f"{where}: {exc}") from None
+
+                return assign_root_key
 
             def assign_root(ctx: Context, this: Any) -> None:
                 try:
@@ -696,6 +735,12 @@ class Compiler:
                 pass  # fail at run time instead, where `.catch()` can still recover
             else:
                 return lambda ctx, this: const
+        if isinstance(node.right, A.Literal):  # `this.x * 2`: one call fewer per evaluation
+            rvalue = node.right.value
+            return lambda ctx, this: fn(left(ctx, this), rvalue)
+        if isinstance(node.left, A.Literal):
+            lvalue = node.left.value
+            return lambda ctx, this: fn(lvalue, right(ctx, this))
         return lambda ctx, this: fn(left(ctx, this), right(ctx, this))
 
     def x_IfExpr(self, node: A.IfExpr, scope: frozenset[str]) -> Expr:

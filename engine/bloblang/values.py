@@ -222,6 +222,12 @@ def exportable(v: Any) -> Any:
     """
     t = type(v)
     if t is dict:
+        for item in v.values():  # the common case, a document of plain values: nothing to do
+            ti = type(item)
+            if ti is dict or ti is list or ti is Timestamp or ti is bytes:
+                break
+        else:
+            return v
         out = None
         for k, item in v.items():
             new = exportable(item)

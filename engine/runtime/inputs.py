@@ -7,7 +7,7 @@ import collections
 from typing import TYPE_CHECKING, Any
 
 from ..component import AckFn, EndOfInput, Input, PartialDelivery, noop_ack
-from ..message import Batch
+from ..message import Batch, copy_batch
 from .batching import BatchPolicy
 from .processors import apply_processors
 
@@ -99,7 +99,7 @@ class AutoRetryNacks(_Delegating):
 
     def _tracked(self, batch: Batch, ack: AckFn, attempt: int) -> AckFn:
         # Processors may change messages in place; a redelivery must send the originals.
-        original = [m.copy() for m in batch]
+        original = copy_batch(batch)
         self._pending += 1
         settled = False
 

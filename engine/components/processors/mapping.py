@@ -34,18 +34,11 @@ class MappingProcessor(MessageProcessor):
         self.process = mapping.apply  # type: ignore[method-assign]  # no wrapper frame per message
 
     async def process_batch(self, batch: Batch) -> Batch:
-        apply = self.mapping.apply
-        out: Batch = []
-        for index, msg in enumerate(batch):
-            try:
-                result = apply(msg, batch, index)
-            except Exception as exc:  # noqa: BLE001 - a failing message is flagged and kept unchanged
-                failed(self, msg, exc)
-                out.append(msg)
-                continue
-            if result is not None:
-                out.append(result)
-        return out
+        # One call per batch: a failing message is flagged (`failed`) and kept unchanged.
+        return self.mapping.apply_batch(batch, self._failed)
+
+    def _failed(self, msg: Message, exc: Exception) -> None:
+        failed(self, msg, exc)
 
 
 def _factory(conf: str, ctx: Any) -> MappingProcessor:

@@ -1,0 +1,253 @@
+"""One API being served: its stream instances and the routing of a request (below the listen path) to one.
+
+Every endpoint path an API serves belongs to exactly one of its streams (two streams on one path is an
+error when the API is applied). A static stream has one instance, built when the API is applied; a stream
+whose config mentions context variables is a template: a request renders it with its own values and is
+served by the instance for that rendering, created on first use and retired after `idle_timeout` with no
+request or connection (at once when the rendering includes the per-request `request_id`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from engine.config.loader import LoadedConfig
+from engine.errors import ComponentError, ConfigError
+from engine.runtime.http import Receive, Scope, Send, normalise
+from engine.runtime.inproc import InprocHub
+
+from . import context_vars
+from .apis import ApiDefinition
+from .instance import StreamInstance
+from .problems import deny, not_found
+
+if TYPE_CHECKING:
+    from .config import GatewayConfig
+
+Key = tuple[tuple[str, str], ...]
+
+
+class BuildError(Exception):
+    """An API's streams cannot be built (component errors, endpoint paths served twice)."""
+
+    def __init__(self, api: ApiDefinition, problems: list[str]) -> None:
+        self.api = api
+        self.problems = problems
+        super().__init__(f"API {api.id} ({api.source}): " + "; ".join(problems))
+
+
+def only_stream(loaded: LoadedConfig, name: str) -> LoadedConfig:
+    return dataclasses.replace(loaded, streams={name: loaded.streams[name]})
+
+
+class ApiRuntime:
+    def __init__(self, api: ApiDefinition, config: "GatewayConfig", hub: InprocHub,
+                 logger: logging.Logger) -> None:
+        self.api = api
+        self.config = config
+        self.hub = hub
+        self.log = logger
+        self.static: dict[str, StreamInstance] = {}
+        self.templates: dict[str, tuple[str, ...]] = {}  # dynamic stream → the variables it mentions
+        self.paths: dict[tuple[str, str], str] = {}  # (kind, endpoint path) → stream
+        self.instances: dict[tuple[str, Key], StreamInstance] = {}
+        self.probes: dict[str, StreamInstance] = {}  # templates built unrendered: which endpoints they serve
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self.prepared = False
+        self.closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Build the static instances and probe the templates' endpoints; raise BuildError on any problem."""
+        if self.prepared:
+            return
+        problems: list[str] = []
+        for name in self.api.streams.streams:
+            variables = context_vars.stream_variables(self.api, name)
+            config = only_stream(self.api.streams, name)
+            if variables:
+                # Built once unrendered, never run: which endpoints the template serves.
+                instance = self._instance(name, config, hub=InprocHub())
+            else:
+                instance = self._instance(name, config)
+            try:
+                instance.build()
+            except ComponentError as exc:
+                problems.append(f"stream {name}: {exc}")
+                continue
+            for kind, path, _ in instance.routes.paths():
+                other = self.paths.get((kind, path))
+                if other is not None:
+                    problems.append(f'streams "{other}" and "{name}" both serve the {kind} path {path}')
+                else:
+                    self.paths[(kind, path)] = name
+            if variables:
+                self.templates[name] = variables
+                self.probes[name] = instance
+            else:
+                self.static[name] = instance
+        if problems:
+            raise BuildError(self.api, problems)
+        self.prepared = True
+
+    def start(self) -> None:
+        self.prepare()
+        for instance in self.static.values():
+            instance.start()
+        if self.templates and self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap())
+
+    async def stop(self) -> None:
+        """Stop every instance, each draining what it has in flight."""
+        self.closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        instances = self.all_instances()
+        self.instances.clear()
+        await asyncio.gather(*(i.stop() for i in instances), *self._retiring, return_exceptions=True)
+
+    async def close_clients(self, code: int, reason: str) -> None:
+        for instance in self.all_instances():
+            await instance.close_clients(code, reason)
+
+    def all_instances(self) -> list[StreamInstance]:
+        return [*self.static.values(), *self.instances.values()]
+
+    def ready(self) -> list[str]:
+        """The static instances that are not connected (empty when the API is ready)."""
+        return [f"{i.name}: {i.state}" + (f" ({i.error})" if i.error else "")
+                for i in self.static.values() if not i.ready.is_set() or i.state == "failed"]
+
+    def endpoints(self) -> list[tuple[str, str, str]]:
+        """(kind, path as clients see it, stream) of every endpoint."""
+        base = self.api.prefix if self.api.strip else ""
+        return sorted((kind, base + path, stream) for (kind, path), stream in self.paths.items())
+
+    def endpoint_kinds(self) -> list[tuple[str, str, str, str]]:
+        """(kind, path below the listen path, stream, endpoint kind: post, ws, stream, poll) of each endpoint."""
+        found = []
+        for name, instance in [*self.static.items(), *self.probes.items()]:
+            for component in instance.http_components():
+                for component_kind, path in getattr(component, "endpoints", []):
+                    kind = "websocket" if component_kind == "ws" else "http"
+                    found.append((kind, normalise(path), name, component_kind))
+        return sorted(found)
+
+    # -- requests ----------------------------------------------------------------------------------------
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, path: str, full_path: str,
+                     root_path: str) -> None:
+        """Serve a request whose path below the listen path is PATH (FULL_PATH includes the listen path)."""
+        if self.api.requires_auth:
+            await deny(scope, receive, send, 401, "Unauthorized",
+                       f"API {self.api.id} requires authentication, which this gateway does not implement yet; "
+                       "it refuses every request rather than serve it unprotected",
+                       headers=[(b"www-authenticate", b"Bearer")])
+            return
+        kind = "websocket" if scope["type"] == "websocket" else "http"
+        route = normalise(path)
+        stream = self.paths.get((kind, route))
+        if stream is None:
+            other = "http" if kind == "websocket" else "websocket"
+            detail = None
+            if (other, route) in self.paths:
+                detail = (f"{full_path} is a WebSocket endpoint; connect with a WebSocket client" if other == "websocket"
+                          else f"{full_path} is not a WebSocket endpoint")
+            await not_found(scope, receive, send, full_path, detail)
+            return
+        instance = self.static.get(stream)
+        context: dict[str, str] = {}
+        if instance is None:
+            try:
+                context, receive = await context_vars.request_values(self.templates[stream], scope, receive,
+                                                                     full_path)
+                instance = self.instance_for(stream, context)
+            except context_vars.ContextValueError as exc:
+                await deny(scope, receive, send, exc.status, "Bad Request" if exc.status == 400 else
+                           "Content Too Large", str(exc))
+                return
+            except TooManyInstances as exc:
+                await deny(scope, receive, send, 503, "Service Unavailable", str(exc), close_code=1013,
+                           headers=[(b"retry-after", b"5")])
+                return
+            except (ConfigError, ComponentError) as exc:
+                self.log.error("API %s stream %s: cannot start for %s: %s", self.api.id, stream, context, exc)
+                await deny(scope, receive, send, 400, "Bad Request",
+                           f"stream {stream} cannot run with this request's context values: "
+                           + "; ".join(str(d) for d in getattr(exc, "diagnostics", [exc])), close_code=1008)
+                return
+        with instance.in_use():
+            if not instance.ready.is_set() and not await instance.wait_ready(self.config.connect_timeout):
+                reason = instance.error or f"state {instance.state}"
+                await deny(scope, receive, send, 503, "Service Unavailable",
+                           f"stream {stream} of API {self.api.id} is not connected ({reason})", close_code=1013,
+                           headers=[(b"retry-after", b"1")])
+                return
+            app = instance.match(kind, route)
+            if app is None or instance.state in ("stopping", "stopped"):
+                await not_found(scope, receive, send, full_path)
+                return
+            child = dict(scope)
+            child["path"] = route
+            child["raw_path"] = quote(route).encode()
+            child["root_path"] = root_path
+            child["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
+                                  "context": context}
+            await app(child, receive, send)
+
+    def instance_for(self, stream: str, values: dict[str, str]) -> StreamInstance:
+        """The instance of template STREAM for these values, created (and started) on first use."""
+        key: Key = tuple(sorted(values.items()))
+        found = self.instances.get((stream, key))
+        if found is not None and not found.done and found.state != "stopping":
+            return found
+        if found is not None:
+            del self.instances[(stream, key)]
+        count = sum(1 for (name, _) in self.instances if name == stream)
+        limit = self.config.max_instances_per_stream
+        if count >= limit:
+            raise TooManyInstances(f"stream {stream} of API {self.api.id} already runs {count} instances "
+                                   f"(max_instances_per_stream); try again later")
+        config = context_vars.render(self.api, stream, values)
+        idle = 0.0 if "request_id" in values else self.config.idle_timeout
+        instance = self._instance(stream, config, key=key, idle_timeout=idle)
+        instance.build()
+        self.instances[(stream, key)] = instance
+        instance.start()
+        self.log.info("API %s: started %s", self.api.id, instance.name)
+        return instance
+
+    def _instance(self, stream: str, config: LoadedConfig, *, hub: InprocHub | None = None, key: Key = (),
+                  idle_timeout: float | None = None) -> StreamInstance:
+        return StreamInstance(self.api.id, stream, config, hub=hub or self.hub,
+                              logger=self.log.getChild(f"{self.api.id}.{stream}"), key=key,
+                              idle_timeout=idle_timeout, shutdown_timeout=self.config.shutdown_timeout)
+
+    async def _reap(self) -> None:
+        """Retire dynamic instances that have been idle long enough (or have ended)."""
+        interval = max(0.05, min(1.0, self.config.idle_timeout / 4))
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for ikey, instance in list(self.instances.items()):
+                idle = instance.idle_timeout or 0.0
+                expired = instance.active == 0 and now - instance.last_active >= idle
+                if expired or instance.done:
+                    del self.instances[ikey]
+                    self.log.info("API %s: retiring %s (%s)", self.api.id, instance.name,
+                                  instance.state if instance.done else "idle")
+                    task = asyncio.ensure_future(instance.stop())
+                    self._retiring.add(task)
+                    task.add_done_callback(self._retiring.discard)
+
+
+class TooManyInstances(Exception):
+    pass

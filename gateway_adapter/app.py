@@ -1,0 +1,89 @@
+"""`create_app(...)`: the gateway as one ASGI application (Starlette), to serve or to mount.
+
+    from gateway_adapter import create_app
+    gateway_app = create_app(apis=["apis/"])
+
+Served on its own (`asyncgate serve`, or `hypercorn module:gateway_app`), its lifespan starts the APIs'
+streams and stops them (draining) on shutdown.
+
+Mounted inside another Starlette/FastAPI app, its lifespan does not run (Starlette runs only the outer
+app's): pass the gateway's lifespan to the host so the streams start and stop with it:
+
+    gateway = gateway_app.state.gateway
+    host = Starlette(routes=[Mount("/gw", app=gateway_app)], lifespan=gateway.lifespan)
+    # or, with a lifespan of your own:  async with gateway.lifespan(app): yield
+
+Without that, the streams start on the first request (LazyStart) and run until the process ends.
+
+Routes: `/healthz`, `/readyz`, `/_admin/...` (only with an admin secret), and every API under its listen
+path.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+
+from engine.errors import ConfigError
+
+from .admin import create_admin_app
+from .apis import ApiDefinition, api_files, load_api
+from .config import GatewayConfig, load_gateway_config
+from .gateway import Gateway
+from .health import health_endpoints
+from .middleware import BearerAuth, LazyStart
+from .router import GatewayRouter
+
+
+def create_app(apis: Iterable[str | ApiDefinition] | None = None,
+               config: GatewayConfig | Mapping[str, Any] | str | None = None, *,
+               admin_secret: str | None = None, watch: bool | None = None,
+               logger: logging.Logger | None = None) -> Starlette:
+    """An ASGI app serving APIS: API definition files, directories of them, or loaded ApiDefinitions
+    (with none, the config's `apis`). CONFIG: a GatewayConfig, a mapping of its fields, or a YAML file.
+
+    Raises ConfigError (every located problem) when a definition is invalid or two of them collide. The
+    Gateway behind the app is `app.state.gateway` (its `lifespan` is for mounting, see above)."""
+    if isinstance(config, str):
+        config = load_gateway_config(config)
+    elif isinstance(config, Mapping):
+        config = GatewayConfig.from_mapping(config)
+    config = config or GatewayConfig()
+    if watch is not None:
+        config.watch = watch
+    items = list(apis) if apis is not None else list(config.apis)
+    paths = [item for item in items if isinstance(item, str)]
+    definitions, errors = [], []
+    for item in items:
+        if isinstance(item, ApiDefinition):
+            definitions.append(item)
+    for file in api_files(paths):
+        try:
+            definitions.append(load_api(file))
+        except ConfigError as exc:
+            errors.extend(d for d in exc.diagnostics if d.severity == "error")
+    if errors:
+        raise ConfigError(errors)
+    gateway = Gateway(config, definitions, logger)
+    if config.watch and paths:
+        from .watch import ApiWatcher
+
+        gateway.watcher = ApiWatcher(gateway, paths, initial=definitions)
+    return build_app(gateway, admin_secret)
+
+
+def build_app(gateway: Gateway, admin_secret: str | None = None) -> Starlette:
+    """The Starlette app around an existing Gateway."""
+    secret = admin_secret if admin_secret is not None else gateway.config.resolved_admin_secret()
+    healthz, readyz = health_endpoints(gateway)
+    routes: list[Any] = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+    if secret:
+        routes.append(Mount("/_admin", app=BearerAuth(create_admin_app(gateway), secret)))
+    routes.append(Mount("", app=GatewayRouter(gateway)))
+    app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=[Middleware(LazyStart, gateway=gateway)])
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,116 @@
+"""The gateway's own settings (`asyncgate serve --config gateway.yaml`), validated like stream configs:
+every problem located as FILE:LINE:COL, unknown fields with a "did you mean"."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path as FilePath
+from typing import Any, Mapping
+
+from engine import spec as s
+from engine.config.parse import parse_document
+from engine.config.validate import Validator
+from engine.errors import ConfigError, Diagnostic
+
+ADMIN_SECRET_ENV = "ASYNCGATE_ADMIN_SECRET"
+
+GATEWAY_CONFIG_SPEC = s.obj(
+    "gateway", "Settings of `asyncgate serve` and of `create_app(config=...)`.",
+    s.string("host", "Address to listen on.", "127.0.0.1"),
+    s.integer("port", "Port to listen on.", 8080),
+    s.string("admin_secret", f"Bearer token of the management API (/_admin). Empty: the environment variable "
+                             f"{ADMIN_SECRET_ENV}; with neither, the management API is disabled.", ""),
+    s.string("storage", "Where keys, policies and counters live (e.g. redis://...). Not implemented yet: "
+                        "everything is kept in memory.", ""),
+    s.duration("idle_timeout", "How long an instance of a context-variable stream runs with no request or "
+                               "connection before it is stopped.", "60s"),
+    s.duration("shutdown_timeout", "How long stopping a stream waits for in-flight messages to be delivered.",
+               "20s"),
+    s.duration("connect_timeout", "How long a request waits for its stream to connect before a 503.", "10s"),
+    s.duration("ws_ping_interval", "How often the server pings WebSocket clients to keep idle connections "
+                                   "open (0s: never).", "20s"),
+    s.integer("max_instances_per_stream", "Most instances one context-variable stream may run at once "
+                                          "(requests beyond get 503).", 1000),
+    s.Field("apis", "string", "API definition files or directories (relative to this file).", default=[],
+            kind="list"),
+    s.boolean("watch", "Reload changed, added and removed API definition files while running.", False),
+    s.integer("workers", "Worker processes (each runs every API's streams; the management API then refuses "
+                         "changes, as they would reach one worker only).", 1),
+    s.obj("logger", "Logging to stderr.",
+          s.string("level", "Lowest level logged.", "INFO",
+                   options=("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL",
+                            "off", "fatal", "error", "warn", "info", "debug", "trace", "all")),
+          s.string("format", "Line format.", "logfmt", options=("logfmt", "json")),
+          default={}),
+)
+
+
+@dataclass
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_secret: str = ""
+    storage: str = ""
+    idle_timeout: float = 60.0
+    shutdown_timeout: float = 20.0
+    connect_timeout: float = 10.0
+    ws_ping_interval: float = 20.0
+    max_instances_per_stream: int = 1000
+    apis: list[str] = field(default_factory=list)
+    watch: bool = False
+    workers: int = 1
+    logger: dict[str, Any] = field(default_factory=lambda: {"level": "INFO", "format": "logfmt"})
+    file: str = ""
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def resolved_admin_secret(self, environ: Mapping[str, str] | None = None) -> str:
+        env = os.environ if environ is None else environ
+        return self.admin_secret or env.get(ADMIN_SECRET_ENV, "")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], file: str = "<config>") -> "GatewayConfig":
+        """A config from a plain mapping (e.g. `create_app(config={...})`), validated the same way."""
+        import orjson
+
+        return load_gateway_text(orjson.dumps(dict(values)).decode(), file)
+
+
+def load_gateway_config(file: str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    try:
+        text = FilePath(file).read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Diagnostic(file, 1, 1, "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Diagnostic(file, 1, 1, f"cannot read: {exc}")]) from None
+    config = load_gateway_text(text, file, environ)
+    base = FilePath(file).parent
+    config.apis = [str(base / p) if not os.path.isabs(p) else p for p in config.apis]
+    return config
+
+
+def load_gateway_text(text: str, file: str = "<config>", environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    document, locations = parse_document(text, file, environ)
+    if isinstance(document, dict):  # `admin_secret:` with nothing (or an empty ${VAR:}) means unset
+        document = {k: v for k, v in document.items() if v is not None}
+    v = Validator(locations)
+    conf = v.object(GATEWAY_CONFIG_SPEC, document, ())
+    if conf is not None:
+        path = ()
+        if not 0 < conf["port"] < 65536:
+            v.error(path + ("port",), f"port: {conf['port']} is not a port number (1-65535)")
+        if conf["workers"] < 1:
+            v.error(path + ("workers",), f"workers: must be at least 1, got {conf['workers']}")
+        if conf["max_instances_per_stream"] < 1:
+            v.error(path + ("max_instances_per_stream",), "max_instances_per_stream: must be at least 1")
+        if conf["storage"]:
+            v.warnings.append(locations.error(("storage",), "storage: not implemented yet; keys, policies and "
+                                                            "counters are kept in memory", at_key=True,
+                                              severity="warning"))
+        for i, item in enumerate(conf["apis"]):
+            if item in (None, ""):
+                v.error(("apis", i), "apis: an empty path")
+    if v.errors or conf is None:
+        raise ConfigError(sorted(v.errors, key=lambda d: (d.line, d.column)) + v.warnings)
+    known = {f.name for f in fields(GatewayConfig)}
+    return GatewayConfig(**{k: val for k, val in conf.items() if k in known}, file=file, warnings=v.warnings)
