@@ -102,6 +102,11 @@ class Output(Component):
     async def write(self, batch: Batch) -> None:
         raise NotImplementedError
 
+    def stopping(self) -> None:
+        """The stream stops reading. A write waiting for something that may never come (a subscriber,
+        say) should give up now and fail, so the batch is nacked rather than holding up shutdown."""
+        return None
+
     async def close(self) -> None:
         return None
 

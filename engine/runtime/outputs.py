@@ -42,6 +42,9 @@ class OutputRunner:
     async def connect(self) -> None:
         await self.output.connect()
 
+    def stopping(self) -> None:
+        self.output.stopping()
+
     async def submit(self, batch: Batch, done: Done) -> None:
         if self.processors:
             batch = await apply_processors(self.processors, batch)

@@ -47,6 +47,7 @@ class Stream:
         """Stop reading; what was read is still processed and delivered."""
         self._stopping = True
         self._stop_requested.set()
+        self.output.stopping()
         if self._reader is not None:
             self._reader.cancel()
 

@@ -65,6 +65,10 @@ class BrokerOutput(Output):
         for child in self.children:
             await child.flush()
 
+    def stopping(self) -> None:
+        for child in self.children:
+            child.stopping()
+
     async def close(self) -> None:
         self.retrier.closing.set()
         for child in self.children:

@@ -31,6 +31,10 @@ class FallbackOutput(Output):
         for tier in self.tiers:
             await tier.flush()
 
+    def stopping(self) -> None:
+        for tier in self.tiers:
+            tier.stopping()
+
     async def close(self) -> None:
         for tier in self.tiers:
             await tier.close(0)

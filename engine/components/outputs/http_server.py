@@ -157,6 +157,7 @@ class HttpServerOutput(Output):
         self._seq = 0
         self._changed: asyncio.Future[None] | None = None
         self._closed = False
+        self._stopping = False
         self._handlers: set[asyncio.Future[Any]] = set()
         self.counters = {"connections_total": 0, "queued": 0, "delivered": 0, "dropped": 0,
                          "discarded": 0, "disconnected_slow": 0, "poll_timeouts": 0}
@@ -307,7 +308,13 @@ class HttpServerOutput(Output):
                     self._seq += len(batch)
                     self._hand(sub, batch, first, None)
                     return
+            if self._stopping:
+                raise ConnectionAbortedError(f"{self.where}: the stream stopped before a subscriber took the message")
             await self._wait_change()
+
+    def stopping(self) -> None:
+        self._stopping = True
+        self._notify()
 
     def _pick(self, count: int) -> Subscriber | None:
         subs = self._subs

@@ -25,6 +25,9 @@ class RejectErroredOutput(Output):
     async def flush_children(self) -> None:
         await self.child.flush()
 
+    def stopping(self) -> None:
+        self.child.stopping()
+
     async def close(self) -> None:
         await self.child.close(0)
 

@@ -74,6 +74,10 @@ class SwitchOutput(Output):
         for case in self.cases:
             await case.output.flush()
 
+    def stopping(self) -> None:
+        for case in self.cases:
+            case.output.stopping()
+
     async def close(self) -> None:
         self.retrier.closing.set()
         for case in self.cases:

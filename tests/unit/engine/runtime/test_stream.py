@@ -305,3 +305,35 @@ def test_redelivered_batch_is_the_original_not_the_processed_one(run: Any) -> No
     inp, out = ListInput([b"a"]), RecordingOutput(fail_times=2)
     run(make_stream(inp, out, processors=[Append()]).run())
     assert out.delivered == [b"a!"]
+
+
+def test_stop_tells_the_output_to_give_up_waiting(run: Any) -> None:
+    """An output waiting for something that may never come (a subscriber) fails its write on stop,
+    so shutdown does not sit out the whole shutdown_timeout."""
+
+    class WaitsForSubscriber(Output):
+        def __init__(self) -> None:
+            self.gave_up = asyncio.Event()
+            self.waiting = asyncio.Event()
+
+        async def write(self, batch: Batch) -> None:
+            self.waiting.set()
+            await self.gave_up.wait()
+            raise ConnectionAbortedError("stopped before a subscriber came")
+
+        def stopping(self) -> None:
+            self.gave_up.set()
+
+    out = WaitsForSubscriber()
+    stream = make_stream(EndlessInput(), out)
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        running = asyncio.ensure_future(stream.run(shutdown_timeout=30))
+        await out.waiting.wait()
+        started = loop.time()
+        stream.stop()
+        await running
+        return loop.time() - started
+
+    assert run(scenario(), timeout=10) < 5
