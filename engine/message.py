@@ -185,9 +185,10 @@ def derive_batch(batch: Batch, payloads: list[bytes | None]) -> list[Message | N
     return _KIT.derive(batch, payloads)
 
 
-def raw_payloads(batch: Batch) -> list[bytes | None]:
-    """Each message's payload bytes, None where it only holds a structured value not yet encoded."""
-    return _KIT.raw_payloads(batch)
+def undecoded_payloads(batch: Batch) -> list[bytes | None]:
+    """Each message's payload bytes when its structured view was never decoded nor set (so nothing
+    can have changed it behind the bytes), else None."""
+    return _KIT.undecoded_payloads(batch)
 
 
 def _make_kit() -> Any:

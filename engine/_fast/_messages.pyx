@@ -157,7 +157,7 @@ cdef class MessageKit:
             _set_item(out, i, obj)
         return out
 
-    def raw_payloads(self, list batch):
+    def undecoded_payloads(self, list batch):
         cdef Py_ssize_t i, n = PyList_GET_SIZE(batch)
         cdef list out = PyList_New(n)
         cdef PyObject* src
@@ -165,9 +165,7 @@ cdef class MessageKit:
         for i in range(n):
             src = PyList_GET_ITEM(batch, i)
             raw = NULL
-            if type(<object>src) is self._cls:
+            if type(<object>src) is self._cls and _get(src, self.o_structured) == <PyObject*>self._unset:
                 raw = _get(src, self.o_raw)
-                _set_item(out, i, None if raw == NULL else <object>raw)
-            else:
-                _set_item(out, i, getattr(<object>src, "_raw", None))
+            _set_item(out, i, None if raw == NULL else <object>raw)
         return out

@@ -39,5 +39,6 @@ class MessageKit:
             out.append(new)
         return out
 
-    def raw_payloads(self, batch: list[Any]) -> list[bytes | None]:
-        return [m._raw for m in batch]
+    def undecoded_payloads(self, batch: list[Any]) -> list[bytes | None]:
+        unset = self._unset
+        return [m._raw if m._structured is unset else None for m in batch]

@@ -78,7 +78,7 @@ class MessageKit(Protocol):
         that payload, the message's metadata (``inherit_meta``) and error flag, and no reply."""
         ...
 
-    def raw_payloads(self, batch: list[Any]) -> list[bytes | None]:
-        """Each message's payload bytes as received or last set (None where it only has a structured
-        value that was never encoded)."""
+    def undecoded_payloads(self, batch: list[Any]) -> list[bytes | None]:
+        """Each message's payload bytes when its structured view was never decoded nor set (the
+        bytes are then all there is to it), else None."""
         ...

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .. import _fast
-from ..message import Message, derive_batch, meta_copy, raw_payloads
+from ..message import Message, derive_batch, meta_copy, undecoded_payloads
 from . import functions as _functions  # noqa: F401  (registers functions)
 from . import methods as _methods  # noqa: F401  (registers methods)
 from . import fastpath
@@ -108,7 +108,7 @@ class Mapping:
         made: list[Message | None] | None = None
         if self._flat is not None:
             # A flat mapping: the new payloads straight from the old ones, in one call.
-            made = derive_batch(batch, self._flat(raw_payloads(batch)))
+            made = derive_batch(batch, self._flat(undecoded_payloads(batch)))
             if None not in made:
                 return made  # type: ignore[return-value]
         out: list[Message] = []

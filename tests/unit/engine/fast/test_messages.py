@@ -78,9 +78,11 @@ def test_derive(kit: Any) -> None:
         kit.derive([a], [])
 
 
-def test_raw_payloads(kit: Any) -> None:
-    batch = [Message(b"x"), Message.from_structured({"a": 1}), Message(b"")]
-    assert kit.raw_payloads(batch) == [b"x", None, b""]
+def test_undecoded_payloads(kit: Any) -> None:
+    decoded = Message(b'{"a":1}')
+    _ = decoded.structured
+    batch = [Message(b"x"), Message.from_structured({"a": 1}), Message(b""), decoded]
+    assert kit.undecoded_payloads(batch) == [b"x", None, b"", None]
 
 
 def test_no_reference_leaks(kit: Any) -> None:
@@ -92,7 +94,7 @@ def test_no_reference_leaks(kit: Any) -> None:
         kit.copy(batch)
         kit.derive(batch, [payload])
         kit.derive(batch, [None])
-        kit.raw_payloads(batch)
+        kit.undecoded_payloads(batch)
     del batch
     assert (sys.getrefcount(payload), sys.getrefcount(meta)) == before
 
