@@ -74,6 +74,10 @@ class MessageProcessor(Processor):
     def process(self, msg: Message, batch: Batch, index: int) -> Message | list[Message] | None:
         raise NotImplementedError
 
+    def failed(self, msg: Message, exc: Exception) -> None:
+        """Flag MSG, which PROCESS raised EXC for; it then continues down the pipeline unchanged."""
+        mark_error(msg, self, exc)
+
     async def process_batch(self, batch: Batch) -> Batch:
         out: Batch = []
         process = self.process
@@ -81,7 +85,7 @@ class MessageProcessor(Processor):
             try:
                 result = process(msg, batch, index)
             except Exception as exc:  # noqa: BLE001 - a failing message is flagged, never fatal
-                mark_error(msg, self, exc)
+                self.failed(msg, exc)
                 out.append(msg)
                 continue
             if result is None:

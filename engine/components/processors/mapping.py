@@ -19,14 +19,15 @@ def compile_or_raise(source: str, what: str = "mapping") -> Mapping:
         raise ValueError(f"{what}: {exc}") from None
 
 
-def failed(processor: MessageProcessor, msg: Message, exc: BaseException) -> None:
-    """Flag MSG as errored with the mapping's error text (Bento's wording) and log it, as Bento does."""
-    text = str(exc) or type(exc).__name__
-    msg.error = text
-    processor.log.error("%s", text)
+class BloblangProcessor(MessageProcessor):
+    """A failing mapping flags the message with Bento's error text and logs it, as Bento does."""
+
+    def failed(self, msg: Message, exc: Exception) -> None:
+        msg.error = str(exc) or type(exc).__name__
+        self.log.error("%s", msg.error)
 
 
-class MappingProcessor(MessageProcessor):
+class MappingProcessor(BloblangProcessor):
     """Replaces each message by what the mapping builds; `root = deleted()` drops it."""
 
     def __init__(self, mapping: Mapping) -> None:
@@ -35,10 +36,7 @@ class MappingProcessor(MessageProcessor):
 
     async def process_batch(self, batch: Batch) -> Batch:
         # One call per batch: a failing message is flagged (`failed`) and kept unchanged.
-        return self.mapping.apply_batch(batch, self._failed)
-
-    def _failed(self, msg: Message, exc: Exception) -> None:
-        failed(self, msg, exc)
+        return self.mapping.apply_batch(batch, self.failed)
 
 
 def _factory(conf: str, ctx: Any) -> MappingProcessor:

@@ -6,32 +6,16 @@ from typing import Any
 
 from ... import spec as s
 from ...bloblang import Mapping
-from ...component import MessageProcessor
-from ...message import Batch
 from ...registry import register
-from .mapping import compile_or_raise, failed
+from .mapping import BloblangProcessor, compile_or_raise
 
 
-class MutationProcessor(MessageProcessor):
+class MutationProcessor(BloblangProcessor):
     """Edits each message where it stands; `root = deleted()` drops it."""
 
     def __init__(self, mapping: Mapping) -> None:
         self.mapping = mapping
         self.process = mapping.mutate  # type: ignore[method-assign]  # no wrapper frame per message
-
-    async def process_batch(self, batch: Batch) -> Batch:
-        mutate = self.mapping.mutate
-        out: Batch = []
-        for index, msg in enumerate(batch):
-            try:
-                result = mutate(msg, batch, index)
-            except Exception as exc:  # noqa: BLE001 - a failing message is flagged, never fatal
-                failed(self, msg, exc)
-                out.append(msg)
-                continue
-            if result is not None:
-                out.append(result)
-        return out
 
 
 def _factory(conf: str, ctx: Any) -> MutationProcessor:
