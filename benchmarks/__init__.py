@@ -13,4 +13,12 @@ Scenarios:
   mapping      the same lines through `root.device = this.device` / `root.f = this.temp * 1.8 + 32`
                (file → mapping → file /dev/null), against the hand-written orjson loop, with and
                without the compiled extensions
+  broadcast    WebSocket broadcast to 50 and 500 subscribers and round-robin to 50: the gateway against a
+               hand-written Starlette hub and a bare-transport bound, one raw-socket client harness;
+               deliveries/s and p50/p99 latency (benchmarks/broadcast/__init__.py)
+  kafka        Kafka (Tansu, 1M small messages preloaded; 100k with --quick) → drop through the kafka input,
+               against a raw confluent-kafka consume() loop in the same run (benchmarks/kafka/__init__.py)
+
+`python -m benchmarks.render` turns the newest results file into RESULTS.md and a PNG chart per
+scenario (also done at the end of every run).
 """

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     path, report = harness.run(only, args.quick, args.lines, args.repeat, args.output, log)
     print(harness.summary(report))
     print(f"results: {path}")
+    from .render import render
+
+    print(f"table: {render(path, args.output or Path(__file__).parent)}")
     return 0
 
 

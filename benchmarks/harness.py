@@ -16,7 +16,7 @@ from typing import Any
 
 from . import data
 
-SCENARIOS = ("passthrough", "mapping")
+SCENARIOS = ("passthrough", "mapping", "broadcast", "kafka")
 RESULTS_DIR = Path(__file__).with_name("results")
 FULL_LINES = 1_000_000
 QUICK_LINES = 100_000
@@ -158,6 +158,7 @@ def machine() -> dict[str, Any]:
 def run(only: list[str] | None, quick: bool, lines: int | None, repeat: int | None,
         output: Path | None, log: Any = print) -> tuple[Path, dict[str, Any]]:
     scenarios = load_scenarios(only)
+    given_lines = lines
     lines = lines or (QUICK_LINES if quick else FULL_LINES)
     repeat = repeat or (3 if quick else 5)
     started = _dt.datetime.now(_dt.UTC)
@@ -169,12 +170,22 @@ def run(only: list[str] | None, quick: bool, lines: int | None, repeat: int | No
         "scenarios": {},
     }
     for scenario in scenarios:
+        if hasattr(scenario, "run"):  # a scenario with its own runner (broadcast: servers and a client harness)
+            report["scenarios"][scenario.name] = scenario.run(quick, given_lines, repeat, log)
+            continue
         log(f"{scenario.name}: {lines} lines, {repeat} repeat(s)")
         report["scenarios"][scenario.name] = run_scenario(scenario, lines, repeat, log)
     report["seconds"] = round((_dt.datetime.now(_dt.UTC) - started).total_seconds(), 3)
     out_dir = output or RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{report['date']}.json"
+    if only and path.exists():  # --only: keep the other scenarios of today's file
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            previous = {}
+        kept = {k: v for k, v in previous.get("scenarios", {}).items() if k not in report["scenarios"]}
+        report["scenarios"] = {**kept, **report["scenarios"]}
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path, report
 
@@ -182,6 +193,14 @@ def run(only: list[str] | None, quick: bool, lines: int | None, repeat: int | No
 def summary(report: dict[str, Any]) -> str:
     rows = []
     for name, scenario in report["scenarios"].items():
+        if "cases" in scenario:
+            for cname, case in scenario["cases"].items():
+                rows.append(f"{name}/{cname} ({case['deliveries']} deliveries, baseline {scenario['baseline']}):")
+                for comp, c in case["competitors"].items():
+                    r, d = c.get("ratio", {"median": 0.0}), c["deliveries_per_second"]
+                    rows.append(f"  {comp:<26} {r['median']:6.2f}x  {d['median']:>12,.0f} deliveries/s"
+                                f"  p99 {c['latency_ms']['p99']['median']:.2f} ms")
+            continue
         rows.append(f"{name} ({scenario['messages']} messages, baseline {scenario['baseline']}):")
         for cname, c in scenario["competitors"].items():
             r, m = c["ratio"], c["messages_per_second"]

@@ -118,6 +118,9 @@ class HttpService:
         from hypercorn.asyncio import serve
         from hypercorn.config import Config
 
+        from .runtime.ws_frames import install_hypercorn
+
+        install_hypercorn()  # pre-framed WebSocket sends for the http_server outputs
         if self.sock is None:
             raise HttpServeError("this server was already started")
         config = Config()

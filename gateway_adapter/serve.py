@@ -169,6 +169,9 @@ async def run_server(app: Any, gateway: "Gateway", host: str, port: int, stop: A
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    from engine.runtime.ws_frames import install_hypercorn
+
+    install_hypercorn()  # pre-framed WebSocket sends for the http_server outputs (engine/runtime/ws_frames.py)
     hc = Config()
     hc.bind = [_bind(host, port)]
     hc.accesslog = None

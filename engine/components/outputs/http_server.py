@@ -29,6 +29,19 @@ For the gateway: `stats` (a dict of counters), `close_clients(code, reason)` (sy
 every subscriber, WebSocket clients with CODE) then `await wait_clients_closed()`, and
 `subscribe(kind)` / `unsubscribe(sub)` to serve subscribers without the ASGI handlers here.
 `engine.components._http.http_components(routes)` finds the components behind a route table.
+
+Pre-framed WebSocket sends. Where the server offers the `asyncgate.websocket.frames` ASGI extension
+(engine/runtime/ws_frames.py: `asyncgate serve` and `asyncgate run` install it into Hypercorn), a
+WebSocket subscriber is `framed`: each message's complete WebSocket frame is built once (shared by
+every client, like the other frames) and the client's sender writes all the frames queued for it
+(at most FRAMES_PER_WRITE) with one write, instead of one `websocket.send` per message that the
+server frames per connection. Each write is a syscall (on loopback it also runs the receiver's
+side), so writes are coalesced: while messages arrive less than COALESCE_WINDOW (1 ms) apart, a
+woken sender waits that long before it writes, and one write carries what came meanwhile; at lower
+rates each message leaves at once. Buffers, the slow-consumer policy, close codes and
+counters are the same on both paths; only the data frames bypass the server's framing (the
+handshake, close, ping/pong stay the server's). Without the extension (another server, or the
+gateway embedded in someone else's app) the plain ASGI path is used.
 """
 
 from __future__ import annotations
@@ -44,6 +57,8 @@ from ...errors import ComponentError
 from ...message import Batch
 from ...registry import register
 from ...runtime.http import Receive, Scope, Send, send_problem
+from ...runtime.ws_frames import EXTENSION as WS_FRAMES_EXTENSION
+from ...runtime.ws_frames import frame as ws_frame
 from .._http import CORS_FIELD, Cors, encode_multipart, method_not_allowed
 
 SubscriberKind = Literal["ws", "stream", "poll"]
@@ -53,6 +68,11 @@ SLOW_CONSUMER_REASON = "slow consumer: send buffer full"
 CLOSE_FLUSH_TIMEOUT = 5.0
 CLOSE_SEND_TIMEOUT = 1.0
 HEARTBEAT = b": heartbeat\n\n"
+# The most pre-framed WebSocket frames a framed subscriber's sender joins into one write.
+FRAMES_PER_WRITE = 1024
+# While messages come less than this far apart, a framed subscriber's sender waits this long after being
+# woken before it writes, so that one write carries what arrived meanwhile (see the module docstring).
+COALESCE_WINDOW = 0.001
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CLOSED: Any = object()
 
@@ -69,6 +89,7 @@ class Subscriber:
         "buffer",
         "closing",
         "delivered",
+        "framed",
         "future",
         "kind",
         "limit",
@@ -77,8 +98,10 @@ class Subscriber:
         "task",
     )
 
-    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "") -> None:
+    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "", framed: bool = False) -> None:
         self.kind = kind
+        # A WebSocket subscriber whose frames are complete pre-built WebSocket frames (see the module doc).
+        self.framed = framed
         self.buffer: collections.deque[Any] = collections.deque()
         self.limit = limit
         self.remote = remote
@@ -159,6 +182,8 @@ class HttpServerOutput(Output):
         self._closed = False
         self._stopping = False
         self._handlers: set[asyncio.Future[Any]] = set()
+        self._last_write = 0.0
+        self._write_gap = float("inf")  # between the last two writes (seconds): the coalescing hint
         self.counters = {"connections_total": 0, "queued": 0, "delivered": 0, "dropped": 0,
                          "discarded": 0, "disconnected_slow": 0, "poll_timeouts": 0}
 
@@ -190,18 +215,20 @@ class HttpServerOutput(Output):
         by_kind = {"ws": 0, "stream": 0, "poll": 0}
         for sub in self._subs:
             by_kind[sub.kind] += 1
-        return {"clients": len(self._subs), "clients_by_kind": by_kind, **self.counters,
+        return {"clients": len(self._subs), "clients_by_kind": by_kind,
+                "ws_framed_clients": sum(1 for sub in self._subs if sub.framed), **self.counters,
                 "fan_out": "broadcast" if self.broadcast else "round_robin"}
 
     # -- subscribers -----------------------------------------------------------------
-    def subscribe(self, kind: SubscriberKind, remote: str = "") -> Subscriber:
+    def subscribe(self, kind: SubscriberKind, remote: str = "", framed: bool = False) -> Subscriber:
         """A new subscriber of KIND; its frames appear in `sub.buffer` (a poll subscriber's batch in
         `sub.future`), `await sub.wait()` until there are some. The caller drains it with
         `take(sub)`, calls `sent(sub, n)` after writing n frames, stops when `sub.closing` is set
-        (code, reason) and calls `unsubscribe(sub)` when the client is gone."""
+        (code, reason) and calls `unsubscribe(sub)` when the client is gone. FRAMED (WebSocket):
+        the frames are complete WebSocket frames (bytes) to write as they are."""
         if self._closed:
             raise ConnectionAbortedError("the stream is stopped")
-        sub = Subscriber(kind, self.send_buffer, remote)
+        sub = Subscriber(kind, self.send_buffer, remote, framed and kind == "ws")
         if kind == "poll":
             sub.future = asyncio.get_running_loop().create_future()
         self._subs.append(sub)
@@ -294,6 +321,8 @@ class HttpServerOutput(Output):
     async def write(self, batch: Batch) -> None:
         if not batch:
             return
+        now = asyncio.get_running_loop().time()
+        self._write_gap, self._last_write = now - self._last_write, now
         while True:
             if self._closed:
                 raise ConnectionAbortedError(f"{self.where}: the stream is stopped")
@@ -343,11 +372,12 @@ class HttpServerOutput(Output):
                 sub.future.set_result(batch)
                 self.counters["queued"] += len(batch)
             return
-        frames = None if cache is None else cache.get(sub.kind)
+        key = "ws_framed" if sub.framed else sub.kind
+        frames = None if cache is None else cache.get(key)
         if frames is None:
-            frames = self.encode(sub.kind, batch, first)
+            frames = self.encode(key, batch, first)
             if cache is not None:
-                cache[sub.kind] = frames
+                cache[key] = frames
         buffer = sub.buffer
         count = len(frames)
         if buffer and len(buffer) + count > sub.limit:
@@ -365,8 +395,12 @@ class HttpServerOutput(Output):
         sub.wake()
 
     def encode(self, kind: str, batch: Batch, first: int) -> list[Any]:
-        """The frames of BATCH for subscribers of KIND, one per message; FIRST is the sequence
-        number (SSE id) of its first message."""
+        """The frames of BATCH for subscribers of KIND ("ws", "ws_framed": complete WebSocket frames,
+        "stream"), one per message; FIRST is the sequence number (SSE id) of its first message."""
+        if kind == "ws_framed":
+            if self.ws_text:
+                return [ws_frame(_utf8(m.raw), True) for m in batch]
+            return [ws_frame(m.raw) for m in batch]
         if kind == "ws":
             if self.ws_text:
                 return [m.raw.decode("utf-8", "replace") for m in batch]
@@ -473,8 +507,10 @@ class HttpServerOutput(Output):
         if self._closed:
             await send({"type": "websocket.close", "code": 1001, "reason": "stream stopped"})
             return
-        sub = self.subscribe("ws", _remote(scope))
-        await self._serve(sub, self._pump_ws(sub, send), _ws_wait_disconnect(receive), send, "ws")
+        frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
+        sub = self.subscribe("ws", _remote(scope), framed=frames is not None)
+        pump = self._pump_ws_framed(sub, frames["send"]) if sub.framed else self._pump_ws(sub, send)
+        await self._serve(sub, pump, _ws_wait_disconnect(receive), send, "ws")
 
     async def _serve(self, sub: Subscriber, pump_coro: Any, gone_coro: Any, send: Send, kind: str) -> None:
         pump = sub.task = asyncio.ensure_future(pump_coro)
@@ -527,6 +563,27 @@ class HttpServerOutput(Output):
         except asyncio.CancelledError:
             return
 
+    async def _pump_ws_framed(self, sub: Subscriber, send_frames: Any) -> None:
+        """A framed subscriber's sender: what is queued (up to FRAMES_PER_WRITE frames) in one write."""
+        buffer = sub.buffer
+        try:
+            while True:
+                if not buffer:
+                    if sub.closing is not None:
+                        return
+                    await sub.wait()
+                    if self._write_gap < COALESCE_WINDOW and sub.closing is None:
+                        # Messages come faster than the window: gather what the next ones add.
+                        await asyncio.sleep(COALESCE_WINDOW)
+                    continue
+                frames = self.take(sub, FRAMES_PER_WRITE)
+                sub.sending = True
+                await send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
+                sub.sending = False
+                self.sent(sub, len(frames))
+        except asyncio.CancelledError:
+            return
+
     async def _pump_stream(self, sub: Subscriber, send: Send) -> None:
         buffer = sub.buffer
         heartbeat = (self.heartbeat or None) if self.stream_format == "event_source" else None
@@ -559,6 +616,16 @@ def sse_event(seq: int, payload: bytes) -> bytes:
     if b"\n" not in payload and b"\r" not in payload:
         return head + b"data: " + payload + b"\n\n"
     return head + b"".join(b"data: " + line + b"\n" for line in _LINE_BREAK.split(payload)) + b"\n"
+
+
+def _utf8(payload: bytes) -> bytes:
+    """PAYLOAD as valid UTF-8 (what a text frame must carry): invalid sequences replaced, as the ASGI
+    path's `decode("utf-8", "replace")` does."""
+    try:
+        payload.decode("utf-8")
+        return payload
+    except UnicodeDecodeError:
+        return payload.decode("utf-8", "replace").encode("utf-8")
 
 
 def _remote(scope: Scope) -> str:

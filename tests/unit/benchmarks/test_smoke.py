@@ -30,10 +30,15 @@ def test_suite_runs_and_writes_the_results_file(tmp_path: Path) -> None:
     assert {"asyncgate", "orjson", "msgspec", "uvloop"} <= set(m["packages"])
     assert report["settings"] == {"quick": False, "lines": LINES, "repeat": 1, "only": None}
 
-    assert set(report["scenarios"]) == {"passthrough", "mapping"}
+    assert set(report["scenarios"]) == {"passthrough", "mapping", "broadcast", "kafka"}
     expected = {"passthrough": {"python_read_loop", "cat", "asyncgate", "asyncgate_no_extensions"},
-                "mapping": {"orjson_loop", "asyncgate", "asyncgate_no_extensions"}}
+                "mapping": {"orjson_loop", "asyncgate", "asyncgate_no_extensions"},
+                "kafka": {"raw_consume", "asyncgate", "asyncgate_no_extensions"}}
+    assert (tmp_path / "RESULTS.md").exists()
     for name, scenario in report["scenarios"].items():
+        if name == "broadcast":  # its own shape: test_broadcast_smoke.py
+            assert scenario["settings"]["deliveries"] == LINES
+            continue
         assert scenario["messages"] == LINES and scenario["data_bytes"] > LINES
         assert set(scenario["competitors"]) == expected[name]
         base = scenario["competitors"][scenario["baseline"]]

@@ -1,0 +1,294 @@
+"""Scenario 4, broadcast: WebSocket subscribers of one stream, measured by one client harness.
+
+Cases: `broadcast_50` and `broadcast_500` (every subscriber gets every message), `round_robin_50`
+(each message to one subscriber, in turn). Competitors, each a server in its own process:
+
+- `starlette_hub` (the baseline): hand-written Starlette hub, an asyncio.Queue per client, Hypercorn
+  on uvloop (starlette_hub.py);
+- `asyncgate`: `asyncgate serve` with an API whose `inproc`-fed stream goes to an `http_server` output
+  (`ws_path`, `fan_out: broadcast|round_robin`), fed by a `generate` stream (asyncgate.py);
+- `asyncgate_embedded`: the same app from `create_app(...)` served by plain Hypercorn, as when it is
+  embedded in someone else's ASGI server (pure ASGI: no server extension);
+- `transport_bound`: the upper bound, pre-framed bytes written straight to the sockets (transport_bound.py).
+
+The client harness (client.py) is one process of raw asyncio sockets on uvloop: it reports its CPU
+time, so that a saturated client would show (`client_cpu` near 1.0 of a core).
+
+Each repeat is two runs against the same server, each with fresh subscribers:
+1. throughput: DELIVERIES (messages × subscribers; quick 200k, full 600k) produced as fast as
+   possible, buffers large enough that nothing is dropped; deliveries/s = deliveries / (last − first
+   receive time at the client);
+2. latency: the same competitor at a fixed offered load of LATENCY_RATE deliveries/s, far below every
+   competitor's capacity (so it measures the path, not a queue), a fifth of the deliveries (at most
+   LATENCY_MAX); p50/p99 of receive time − the send timestamp in the payload (same machine clock).
+
+Ratios: deliveries/s over the Starlette hub's median (`ratio`), and over the transport bound's median
+(`ratio_vs_bound`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK_DELIVERIES = 200_000
+FULL_DELIVERIES = 600_000
+LATENCY_RATE = 20_000  # deliveries/s offered in the latency runs
+LATENCY_MAX = 60_000  # deliveries per latency run
+RUN_TIMEOUT = 300.0
+STALL_TIMEOUT = 20.0
+BASELINE = "starlette_hub"
+BOUND = "transport_bound"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    mode: str  # broadcast | round_robin
+    subscribers: int
+
+
+CASES = (Case("broadcast_50", "broadcast", 50), Case("broadcast_500", "broadcast", 500),
+         Case("round_robin_50", "round_robin", 50))
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    module: str
+    description: str
+    ws_path: str
+    start: Callable[[int, int, float, int], None]  # (port, count, interval, batch)
+
+
+def _post(url: str, data: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> None:
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        resp.read()
+
+
+def _start_hand_written(port: int, count: int, interval: float, batch: int) -> None:
+    _post(f"http://127.0.0.1:{port}/start?count={count}&interval={interval}&batch={batch}", b"")
+
+
+def _start_gateway(port: int, count: int, interval: float, batch: int) -> None:
+    from .asyncgate import SECRET, producer_api
+
+    _post(f"http://127.0.0.1:{port}/_admin/apis/producer", producer_api(count, interval, batch).encode(),
+          {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/yaml"}, method="PUT")
+
+
+SERVERS = (
+    Server(BASELINE, "benchmarks.broadcast.starlette_hub",
+           "hand-written Starlette hub: an asyncio.Queue per client, send_bytes per message, Hypercorn on uvloop",
+           "/ws", _start_hand_written),
+    Server("asyncgate", "benchmarks.broadcast.asyncgate",
+           "asyncgate serve: generate → inproc → http_server output (ws_path, fan_out), Hypercorn on uvloop",
+           "/bench/ws", _start_gateway),
+    Server("asyncgate_embedded", "benchmarks.broadcast.asyncgate_embedded",
+           "the same gateway app from create_app() served by plain Hypercorn (the pure-ASGI path of an embedding)",
+           "/bench/ws", _start_gateway),
+    Server(BOUND, "benchmarks.broadcast.transport_bound",
+           "upper bound: handshake by hand, each frame built once and written straight to the sockets (uvloop)",
+           "/ws", _start_hand_written),
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("ASYNCGATE_NO_EXTENSIONS", None)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+class Running:
+    """One competitor's server process."""
+
+    def __init__(self, server: Server, mode: str) -> None:
+        self.server = server
+        self.port = _free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", server.module, "--port", str(self.port), "--mode", mode],
+                                     cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{server.module} exited ({self.proc.returncode}):\n"
+                                   f"{self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{server.module} did not listen on {self.port}") from None
+                time.sleep(0.05)
+        if server.ws_path.startswith("/bench"):  # the gateway: wait until its streams are up
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def measure(running: Running, subscribers: int, count: int, expected: int, interval: float, batch: int,
+            latency: bool) -> dict[str, Any]:
+    """One run: SUBSCRIBERS connect, COUNT messages are produced, until EXPECTED deliveries arrived."""
+    cmd = [sys.executable, "-m", "benchmarks.broadcast.client", "--port", str(running.port),
+           "--path", running.server.ws_path, "--connections", str(subscribers)]
+    if latency:
+        cmd.append("--latency")
+    client = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        assert client.stdout is not None and client.stdin is not None
+        line = client.stdout.readline().strip()
+        if line != "connected":
+            raise RuntimeError(f"client: {line or client.stderr.read() if client.stderr else ''}")
+        time.sleep(0.3)  # let the last handshakes' handlers register their subscriptions
+        running.server.start(running.port, count, interval, batch)
+        received, last_change = 0, time.monotonic()
+        deadline = last_change + RUN_TIMEOUT
+        while received < expected:
+            line = client.stdout.readline()
+            if not line:
+                raise RuntimeError(f"client exited: {client.stderr.read() if client.stderr else ''}")
+            if line.startswith("progress "):
+                n = int(line.split()[1])
+                if n != received:
+                    received, last_change = n, time.monotonic()
+            now = time.monotonic()
+            if now - last_change > STALL_TIMEOUT or now > deadline:
+                raise RuntimeError(f"{running.server.name}: {received} of {expected} deliveries, then nothing")
+        client.stdin.write("report\n")
+        client.stdin.flush()
+        for line in client.stdout:
+            if line.startswith("{"):
+                result: dict[str, Any] = json.loads(line)
+                break
+        else:
+            raise RuntimeError(f"client printed no report: {client.stderr.read() if client.stderr else ''}")
+        if result["count"] != expected:
+            raise RuntimeError(f"{running.server.name}: {result['count']} deliveries, expected {expected}")
+        return result
+    finally:
+        if client.poll() is None:
+            try:
+                client.wait(10)
+            except subprocess.TimeoutExpired:
+                client.kill()
+                client.wait()
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def _pacing(rate: float) -> tuple[float, int]:
+    """(interval, batch) producing about RATE messages/s: ticks of at least 1 ms."""
+    interval = max(0.001, 1.0 / rate)
+    return interval, max(1, round(rate * interval))
+
+
+def run_case(case: Case, servers: tuple[Server, ...], deliveries: int, repeat: int, subscribers: int | None,
+             log: Any) -> dict[str, Any]:
+    n = subscribers or case.subscribers
+    per_message = n if case.mode == "broadcast" else 1
+    messages = max(2, deliveries // per_message)
+    lat_messages = max(2, min(deliveries // 5, LATENCY_MAX) // per_message)
+    interval, batch = _pacing(LATENCY_RATE / per_message)
+    raw: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {s.name: [] for s in servers}
+    for server in servers:
+        if log:
+            log(f"  broadcast/{case.name}/{server.name} ...")
+        running = Running(server, case.mode)
+        try:
+            for _ in range(repeat):
+                thr = measure(running, n, messages, messages * per_message, 0.0, 1, latency=False)
+                lat = measure(running, n, lat_messages, lat_messages * per_message, interval, batch, latency=True)
+                raw[server.name].append((thr, lat))
+        finally:
+            running.stop()
+
+    def rate(r: dict[str, Any]) -> float:
+        return r["count"] / max(1e-9, (r["last_ns"] - r["first_ns"]) / 1e9)
+
+    base = statistics.median(rate(t) for t, _ in raw[BASELINE]) if BASELINE in raw else None
+    bound = statistics.median(rate(t) for t, _ in raw[BOUND]) if BOUND in raw else None
+    competitors: dict[str, Any] = {}
+    for server in servers:
+        runs = raw[server.name]
+        rates = [rate(t) for t, _ in runs]
+        entry: dict[str, Any] = {
+            "description": server.description,
+            "deliveries_per_second": spread(rates),
+            "seconds": spread([(t["last_ns"] - t["first_ns"]) / 1e9 for t, _ in runs]),
+            "latency_ms": {q: spread([lat["latency_ns"][q] / 1e6 for _, lat in runs]) for q in ("p50", "p99")},
+            "client_cpu": spread([t["cpu_seconds"] / max(1e-9, (t["last_ns"] - t["first_ns"]) / 1e9)
+                                  for t, _ in runs]),
+            "repeats": [{"deliveries_per_second": rate(t), "p50_ms": lat["latency_ns"]["p50"] / 1e6,
+                         "p99_ms": lat["latency_ns"]["p99"] / 1e6, "per_connection": t["per_connection"]}
+                        for t, lat in runs],
+        }
+        if base:
+            entry["ratio"] = spread([r / base for r in rates])
+        if bound:
+            entry["ratio_vs_bound"] = spread([r / bound for r in rates])
+        competitors[server.name] = entry
+    return {"mode": case.mode, "subscribers": n, "messages": messages, "deliveries": messages * per_message,
+            "latency_run": {"messages": lat_messages, "offered_deliveries_per_second": LATENCY_RATE,
+                            "interval_seconds": interval, "batch": batch},
+            "competitors": competitors}
+
+
+class BroadcastScenario:
+    name = "broadcast"
+    description = ("WebSocket subscribers of one stream: broadcast to 50 and 500, round-robin to 50; deliveries/s "
+                   "and p50/p99 latency measured by one raw-socket client harness")
+    baseline = BASELINE
+    competitors = SERVERS
+
+    def run(self, quick: bool, deliveries: int | None, repeat: int, log: Any = None,
+            subscribers: int | None = None, cases: tuple[Case, ...] = CASES,
+            servers: tuple[Server, ...] = SERVERS) -> dict[str, Any]:
+        deliveries = deliveries or (QUICK_DELIVERIES if quick else FULL_DELIVERIES)
+        if log:
+            log(f"broadcast: {deliveries} deliveries per run, {repeat} repeat(s)")
+        return {
+            "description": self.description,
+            "baseline": BASELINE,
+            "bound": BOUND,
+            "settings": {"deliveries": deliveries, "repeat": repeat, "latency_rate": LATENCY_RATE},
+            "ratio_meaning": "competitor deliveries/s divided by the baseline's (Starlette hub) median; "
+                             "ratio_vs_bound: divided by the transport bound's median",
+            "cases": {c.name: run_case(c, servers, deliveries, repeat, subscribers, log) for c in cases},
+        }
+
+
+SCENARIO = BroadcastScenario()

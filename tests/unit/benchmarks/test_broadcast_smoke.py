@@ -1,0 +1,54 @@
+"""A smoke run of the broadcast scenario with tiny sizes (5 subscribers, 1000 deliveries per run): every
+competitor server and the client harness run in their own processes, every delivery arrives, and the
+result has the shape RESULTS.md is rendered from. Not a measurement."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+STATS = {"min", "median", "max"}
+
+SCRIPT = """
+import json, sys
+from benchmarks.broadcast import SCENARIO
+print(json.dumps(SCENARIO.run(False, 1000, 1, subscribers=5)))
+"""
+
+
+def test_broadcast_scenario_runs_every_competitor_and_reports_ratios(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("ASYNCGATE_NO_EXTENSIONS", None)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["baseline"] == "starlette_hub" and result["bound"] == "transport_bound"
+    assert set(result["cases"]) == {"broadcast_50", "broadcast_500", "round_robin_50"}
+    for case in result["cases"].values():
+        assert case["subscribers"] == 5
+        per_message = 5 if case["mode"] == "broadcast" else 1
+        assert case["deliveries"] == case["messages"] * per_message == 1000
+        assert set(case["competitors"]) == {"starlette_hub", "asyncgate", "asyncgate_embedded", "transport_bound"}
+        assert case["competitors"]["starlette_hub"]["ratio"]["median"] == 1.0
+        assert case["competitors"]["transport_bound"]["ratio_vs_bound"]["median"] == 1.0
+        for comp in case["competitors"].values():
+            for key in ("deliveries_per_second", "ratio", "ratio_vs_bound", "client_cpu"):
+                assert set(comp[key]) == STATS
+                assert 0 < comp[key]["min"] <= comp[key]["median"] <= comp[key]["max"]
+            assert comp["latency_ms"]["p50"]["median"] <= comp["latency_ms"]["p99"]["median"]
+            assert len(comp["repeats"]) == 1
+            if case["mode"] == "broadcast":  # every subscriber got every message
+                assert comp["repeats"][0]["per_connection"] == {"min": 200, "max": 200}
+
+    from benchmarks.render import markdown
+
+    report = {"date": "2026-01-01", "settings": {}, "seconds": 1, "scenarios": {"broadcast": result},
+              "machine": {"cpu_model": "cpu", "cores": 2, "usable_cores": 2, "memory_bytes": 2**30,
+                          "platform": "linux", "python": "3.11", "packages": {}}}
+    text = markdown(report, {})
+    assert "| broadcast_500 | asyncgate |" in text and "× hub" in text
