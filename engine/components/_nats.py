@@ -226,10 +226,15 @@ class Connection:
         self._closing = True
         nc, self.nc = self.nc, None
         if nc is not None and not nc.is_closed:
+            # Drain, not just close: the server must have processed our UNSUBs before we are gone, or a
+            # durable push consumer keeps delivering to our dead inbox until ack_wait runs out.
             try:
-                await asyncio.wait_for(nc.close(), 5.0)
-            except Exception:  # noqa: BLE001 - going away anyway
-                pass
+                await asyncio.wait_for(nc.drain(), 5.0)
+            except Exception:  # noqa: BLE001 - going away anyway: fall back to a plain close
+                try:
+                    await asyncio.wait_for(nc.close(), 5.0)
+                except Exception:  # noqa: BLE001
+                    pass
 
 
 class HeaderBuilder:
