@@ -7,7 +7,7 @@ a message whose structure was never replaced leaves as the very bytes it came in
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import msgspec
 import orjson
@@ -16,13 +16,35 @@ _decode_json = msgspec.json.decode
 _UNSET: Any = object()
 
 
+class MetaSource:
+    """Metadata made only when something asks for it.
+
+    An input that would otherwise build a metadata dict for every message gives its messages one
+    MetaSource (say, per batch) and each message the object its dict is made from, its *origin*
+    (`Message.sourced`, `sourced_batch`). The first use of the message's metadata (`.meta`,
+    `has_meta`, `meta_copy`, ...) calls ``make(origin)``, which must return a new dict each time
+    and depend on nothing but ORIGIN (and what the MetaSource was made with): copies of a message
+    share its source and origin, and each makes a dict of its own when asked."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[Any], dict[str, Any]]) -> None:
+        self.make = make
+
+    def __repr__(self) -> str:
+        return f"MetaSource({self.make!r})"
+
+
 class Message:
-    __slots__ = ("_raw", "_structured", "_meta", "error", "reply")
+    # `_meta`: None, a dict, a SharedMeta, or a MetaSource (then `_meta_origin` is what it makes
+    # the dict from; otherwise `_meta_origin` is None).
+    __slots__ = ("_raw", "_structured", "_meta", "_meta_origin", "error", "reply")
 
     def __init__(self, raw: bytes = b"", meta: dict[str, Any] | None = None) -> None:
         self._raw: bytes | None = raw
         self._structured: Any = _UNSET
-        self._meta = meta
+        self._meta: dict[str, Any] | MetaSource | None = meta
+        self._meta_origin: Any = None
         self.error: str | None = None
         # Where a synchronous response to this message goes (Bento's sync responses): an object
         # with `add(msg)`, set by inputs that can answer their client (http_server) and used by the
@@ -36,8 +58,17 @@ class Message:
         msg._raw = None
         msg._structured = value
         msg._meta = meta
+        msg._meta_origin = None
         msg.error = None
         msg.reply = None
+        return msg
+
+    @classmethod
+    def sourced(cls, raw: bytes, source: MetaSource, origin: Any) -> "Message":
+        """A message whose metadata is ``source.make(origin)``, made on first use (`MetaSource`)."""
+        msg = cls(raw)
+        msg._meta = source
+        msg._meta_origin = origin
         return msg
 
     # -- payload -----------------------------------------------------------
@@ -83,18 +114,30 @@ class Message:
             meta = self._meta = {}
         elif type(meta) is SharedMeta:  # shared copy-on-write: this message now gets its own
             meta = self._meta = dict(meta)
-        return meta
+        elif type(meta) is MetaSource:  # made on first use
+            meta = self._meta = meta.make(self._meta_origin)
+            self._meta_origin = None
+        return meta  # type: ignore[return-value]
 
     @property
     def has_meta(self) -> bool:
-        return bool(self._meta)
+        meta = self._meta
+        if type(meta) is MetaSource:
+            return bool(self.meta)
+        return bool(meta)
 
     def copy(self) -> "Message":
         """A shallow copy: payload bytes are shared, metadata is copied, structure is not decoded."""
         msg = Message.__new__(Message)
         msg._raw = self._raw
         msg._structured = _UNSET if self._raw is not None else _deep_copy(self._structured)
-        msg._meta = inherit_meta(self)
+        meta = self._meta
+        if type(meta) is MetaSource:  # not made yet: the copy makes its own when asked
+            msg._meta = meta
+            msg._meta_origin = self._meta_origin
+        else:
+            msg._meta = inherit_meta(self)
+            msg._meta_origin = None
         msg.error = self.error
         msg.reply = self.reply
         return msg
@@ -105,7 +148,8 @@ class Message:
     def __repr__(self) -> str:
         body = self.raw
         shown = body[:60] + (b"..." if len(body) > 60 else b"")
-        return f"Message({shown!r}, meta={self._meta!r}, error={self.error!r})"
+        meta = meta_copy(self) if type(self._meta) is MetaSource else self._meta
+        return f"Message({shown!r}, meta={meta!r}, error={self.error!r})"
 
 
 class SharedMeta(dict):  # type: ignore[type-arg]
@@ -133,6 +177,8 @@ def meta_copy(msg: "Message") -> dict[str, Any]:
     """A new dict of MSG's metadata, for a message being built from it (without giving MSG a dict
     of its own first, as `msg.meta` would for shared metadata)."""
     meta = msg._meta
+    if type(meta) is MetaSource:
+        return meta.make(msg._meta_origin)
     return dict(meta) if meta else {}
 
 
@@ -140,6 +186,8 @@ def inherit_meta(msg: "Message") -> dict[str, Any] | None:
     """MSG's metadata for a message made from it: the same shared copy-on-write dict when it is one,
     else a copy (None when it has none)."""
     meta = msg._meta
+    if type(meta) is MetaSource:
+        return meta.make(msg._meta_origin) or None
     if not meta:
         return None
     return meta if type(meta) is SharedMeta else dict(meta)
@@ -179,9 +227,16 @@ def new_batch(parts: list[bytes], meta: dict[str, Any] | None = None) -> Batch:
     return _KIT.build(parts, share_meta(meta))
 
 
+def sourced_batch(parts: list[bytes], source: MetaSource, origins: list[Any]) -> Batch:
+    """``[Message.sourced(p, source, o) for p, o in zip(parts, origins)]``, made in bulk: the
+    metadata made from each origin on first use (`MetaSource`)."""
+    return _KIT.build_sourced(parts, source, origins)
+
+
 def derive_batch(batch: Batch, payloads: list[bytes | None]) -> list[Message | None]:
     """For each message of BATCH and payload: a new message with that payload, the message's
-    metadata (`inherit_meta`) and error flag (None where the payload is None)."""
+    metadata (`inherit_meta`; metadata not made yet stays so, from the same source) and error flag
+    (None where the payload is None)."""
     return _KIT.derive(batch, payloads)
 
 
@@ -199,9 +254,9 @@ def _make_kit() -> Any:
     from ._fast import _messages_py
 
     try:
-        return _fast.messages.MessageKit(Message, _UNSET, SharedMeta)
+        return _fast.messages.MessageKit(Message, _UNSET, SharedMeta, MetaSource)
     except TypeError:
-        return _messages_py.MessageKit(Message, _UNSET, SharedMeta)
+        return _messages_py.MessageKit(Message, _UNSET, SharedMeta, MetaSource)
 
 
 _KIT = _make_kit()

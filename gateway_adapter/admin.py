@@ -6,6 +6,12 @@
     PUT    /_admin/apis/{id}     add or replace it, live
     DELETE /_admin/apis/{id}     remove it, live: its routes 404 and its clients are closed with 1001
     GET    /_admin/streams       every running stream instance with its state and counters
+    POST   /_admin/keys          create an API key (body: session fields, see keys.py); the answer holds the
+                                 key, once: only its salted hash is kept
+    GET    /_admin/keys          the keys: ids, aliases and session fields, never keys or hashes
+    GET    /_admin/keys/{id}     one key's session
+    PUT    /_admin/keys/{id}     replace its session fields (the key itself stays)
+    DELETE /_admin/keys/{id}     revoke it
 
 A definition with errors changes nothing: 400 with a problem body listing each located error. Changes are
 kept in memory (files are the durable source; see `--watch`).
@@ -28,6 +34,7 @@ from engine.errors import ConfigError, Diagnostic
 from .api_runtime import BuildError
 from .apis import GATEWAY_KEY, ApiDefinition, load_api_text
 from .gateway import Gateway
+from .keys import KeyError_, session_fields
 from .problems import PROBLEM_TYPE, problem_body
 
 MAX_BODY = 4 << 20
@@ -162,6 +169,56 @@ def create_admin_app(gateway: Gateway) -> Starlette:
     async def streams(request: Request) -> Response:
         return _Json({"streams": gateway.instances()})
 
+    async def json_body(request: Request) -> Any:
+        if read_only:
+            return problem(409, "Conflict", "the gateway runs several worker processes, each with its own in-memory "
+                                            "key store: a key created here would reach one of them only")
+        text = await body_text(request)
+        if isinstance(text, Response):
+            return text
+        try:
+            return session_fields(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            return problem(400, "Bad Request", "the body is not JSON")
+        except KeyError_ as exc:
+            return problem(400, "Bad Request", str(exc))
+
+    async def create_key(request: Request) -> Response:
+        values = await json_body(request)
+        if isinstance(values, Response):
+            return values
+        key, session = await gateway.keys.create(values)
+        gateway.log.info("API key %s created (alias %r)", session.id, session.alias)
+        return _Json({**session.public(), "key": key}, status_code=201,
+                     headers={"location": f"{request.url.path}/{session.id}", "cache-control": "no-store"})
+
+    async def list_keys(request: Request) -> Response:
+        return _Json({"keys": [s.public() for s in await gateway.keys.list()]})
+
+    async def get_key(request: Request) -> Response:
+        session = await gateway.keys.get(request.path_params["key_id"])
+        if session is None:
+            return problem(404, "Not Found", f'no key with id "{request.path_params["key_id"]}"')
+        return _Json(session.public())
+
+    async def put_key(request: Request) -> Response:
+        values = await json_body(request)
+        if isinstance(values, Response):
+            return values
+        session = await gateway.keys.update(request.path_params["key_id"], values)
+        if session is None:
+            return problem(404, "Not Found", f'no key with id "{request.path_params["key_id"]}" (keys are created '
+                                             "with POST /_admin/keys)")
+        gateway.log.info("API key %s updated", session.id)
+        return _Json(session.public())
+
+    async def delete_key(request: Request) -> Response:
+        key_id = request.path_params["key_id"]
+        if not await gateway.keys.delete(key_id):
+            return problem(404, "Not Found", f'no key with id "{key_id}"')
+        gateway.log.info("API key %s deleted", key_id)
+        return Response(status_code=204)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return problem(404, "Not Found", f"no management endpoint at {request.url.path}")
 
@@ -175,4 +232,9 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         Route("/apis/{api_id}", put_api, methods=["PUT"]),
         Route("/apis/{api_id}", delete_api, methods=["DELETE"]),
         Route("/streams", streams, methods=["GET"]),
+        Route("/keys", list_keys, methods=["GET"]),
+        Route("/keys", create_key, methods=["POST"]),
+        Route("/keys/{key_id}", get_key, methods=["GET"]),
+        Route("/keys/{key_id}", put_key, methods=["PUT"]),
+        Route("/keys/{key_id}", delete_key, methods=["DELETE"]),
     ], exception_handlers={404: not_found, 405: not_allowed})

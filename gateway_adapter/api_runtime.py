@@ -23,7 +23,9 @@ from engine.runtime.inproc import InprocHub
 
 from . import context_vars
 from .apis import ApiDefinition
+from .auth import Denial, authenticate, origin_denial
 from .instance import StreamInstance
+from .keys import KeyStore, MemoryKeyStore
 from .problems import deny, not_found
 
 if TYPE_CHECKING:
@@ -47,8 +49,9 @@ def only_stream(loaded: LoadedConfig, name: str) -> LoadedConfig:
 
 class ApiRuntime:
     def __init__(self, api: ApiDefinition, config: "GatewayConfig", hub: InprocHub,
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger, keys: KeyStore | None = None) -> None:
         self.api = api
+        self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
         self.config = config
         self.hub = hub
         self.log = logger
@@ -146,11 +149,15 @@ class ApiRuntime:
     async def handle(self, scope: Scope, receive: Receive, send: Send, path: str, full_path: str,
                      root_path: str) -> None:
         """Serve a request whose path below the listen path is PATH (FULL_PATH includes the listen path)."""
-        if self.api.requires_auth:
-            await deny(scope, receive, send, 401, "Unauthorized",
-                       f"API {self.api.id} requires authentication, which this gateway does not implement yet; "
-                       "it refuses every request rather than serve it unprotected",
-                       headers=[(b"www-authenticate", b"Bearer")])
+        # Before anything else (no stream is touched, no upgrade accepted): the Origin, then the credentials.
+        refused = origin_denial(scope, self.api.auth.origins)
+        if refused is not None:
+            await deny(scope, receive, send, 403, "Forbidden", refused)
+            return
+        identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
+        if isinstance(identity, Denial):
+            await deny(scope, receive, send, identity.status, identity.title, identity.detail,
+                       headers=identity.headers(self.api.id))
             return
         kind = "websocket" if scope["type"] == "websocket" else "http"
         route = normalise(path)
@@ -201,6 +208,8 @@ class ApiRuntime:
             child["root_path"] = root_path
             child["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
                                   "context": context}
+            if identity.session is not None:  # who the request authenticated as (never the key)
+                child["asyncgate"]["auth"] = identity.context()
             await app(child, receive, send)
 
     def instance_for(self, stream: str, values: dict[str, str]) -> StreamInstance:

@@ -7,7 +7,10 @@ gateway part. What AsyncGate implements of `x-tyk-api-gateway`:
 - `info.id` (default: derived from the name), `info.name` (default: the OpenAPI `info.title`),
   `info.state.active` (default true; an inactive API is loaded but not served);
 - `server.listenPath.value` (required) and `.strip` (default false);
-- `middleware.global.contextVariables.enabled` (default false).
+- `middleware.global.contextVariables.enabled` (default false);
+- `server.authentication` with the OpenAPI `components.securitySchemes` and `security` (see auth/policy.py:
+  `apiKey` is implemented, other scheme types refuse every request with 401), and
+  `middleware.global.cors.allowedOrigins` for the WebSocket Origin check (auth/origin.py).
 
 Every other Tyk field that is switched on is reported as a located warning (`not implemented`), never
 silently taken for something else; a field Tyk does not know either is a warning with a "did you mean".
@@ -28,6 +31,8 @@ from engine.errors import ConfigError, Diagnostic
 from engine.registry import suggest
 
 from . import context_vars
+from .auth import AuthPolicy, read_policy
+from .auth.policy import authentication_enabled as _authentication_enabled
 
 GATEWAY_KEY = "x-tyk-api-gateway"
 STREAMING_KEY = "x-tyk-streaming"
@@ -39,8 +44,6 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*")
 
 # Why a Tyk field is not honoured, for the warning (by field name; the default is plain "not implemented").
 _HINTS = {
-    "authentication": "not implemented by AsyncGate yet, so the API is served closed: every request is "
-                      "refused with 401",
     "rateLimit": "rate limits are not enforced yet",
     "ipAccessControl": "IP access control is NOT enforced yet",
     "clientCertificates": "client certificates are NOT checked yet",
@@ -105,9 +108,9 @@ class ApiDefinition:
     warnings: list[Diagnostic] = field(default_factory=list)
     text: str | None = None  # the document as received (management API GET returns it)
     listen_at: tuple[int, int] = (1, 1)  # where the listen path is written, for messages
-    # The definition switches authentication on. Until the gateway can check credentials it
-    # refuses every request to such an API: security defaults are closed.
+    # The definition switches authentication on (see `auth`: what is checked; closed by default).
     requires_auth: bool = False
+    auth: AuthPolicy = field(default_factory=AuthPolicy)
 
     @property
     def prefix(self) -> str:
@@ -208,12 +211,6 @@ def _with_gateway_diagnostics(exc: ConfigError, text: str | None, file: str, env
     return ConfigError(sorted(exc.diagnostics + extra, key=_order))
 
 
-def _authentication_enabled(document: dict[str, Any]) -> bool:
-    server = (document.get(GATEWAY_KEY) or {}).get("server") or {}
-    auth = server.get("authentication") if isinstance(server, dict) else None
-    return isinstance(auth, dict) and auth.get("enabled") is not False
-
-
 def _order(d: Diagnostic) -> tuple[int, int, int]:
     return (0 if d.severity == "error" else 1, d.line, d.column)
 
@@ -222,6 +219,9 @@ def _finish(loaded: LoadedConfig, file: str, text: str | None) -> ApiDefinition:
     document, locations = loaded.document, loaded.locations
     assert locations is not None
     errors, warnings, conf = _validate_gateway(document, locations)
+    policy, said = read_policy(document, locations)
+    errors += [d for d in said if d.severity == "error"]
+    warnings += [d for d in said if d.severity != "error"]
     if loaded.shape != "openapi":
         errors.insert(0, Diagnostic(file, 1, 1, "not an API definition: expected an OpenAPI 3.x document with "
                                                 "x-tyk-api-gateway and x-tyk-streaming (this is a stream config; "
@@ -240,7 +240,7 @@ def _finish(loaded: LoadedConfig, file: str, text: str | None) -> ApiDefinition:
         context_variables=conf["middleware"]["global"]["contextVariables"]["enabled"],
         streams=loaded, source=file, text=text,
         listen_at=locations.value((GATEWAY_KEY, "server", "listenPath", "value")),
-        requires_auth=_authentication_enabled(document),
+        requires_auth=policy.enabled, auth=policy,
     )
     warnings += context_vars.lint(api)
     if not loaded.streams:
@@ -267,12 +267,11 @@ class _GatewayValidator(Validator):
 
     def warn(self, path: tuple[Any, ...], message: str) -> None:
         value = _lookup(self.document, path)
+        if path[-1] == "authentication" or path[-2:] == ("global", "cors"):
+            return  # read by auth.read_policy, which says what it does not implement
         for active in _active_settings(value, path):
             hint = _HINTS.get(str(active[-1])) or _HINTS.get(str(path[-1])) or ""
-            if "authentication" in path:  # not ignored: it closes the API (see ApiDefinition.requires_auth)
-                message = f"{path_text(active)}: {hint}"
-            else:
-                message = f"{path_text(active)}: not implemented by AsyncGate; ignored" + (f" ({hint})" if hint else "")
+            message = f"{path_text(active)}: not implemented by AsyncGate; ignored" + (f" ({hint})" if hint else "")
             self.warnings.append(self.loc.error(active, message, at_key=True, severity="warning"))
 
 

@@ -18,6 +18,7 @@ from engine.runtime.inproc import InprocHub
 from .api_runtime import ApiRuntime
 from .apis import ApiDefinition, check_together
 from .config import GatewayConfig
+from .keys import KeyStore, MemoryKeyStore
 
 
 class Gateway:
@@ -27,6 +28,8 @@ class Gateway:
         self.log = logger or logging.getLogger("asyncgate.gateway")
         # One hub for the whole gateway: `inproc` pipes connect streams across APIs and instances.
         self.hub = InprocHub()
+        # API keys (Tyk sessions), shared by every API; the management API's /keys changes them.
+        self.keys: KeyStore = MemoryKeyStore()
         apis = list(apis)
         errors = check_together(apis)
         if errors:
@@ -43,7 +46,7 @@ class Gateway:
         self.watcher: Any = None
 
     def _runtime(self, api: ApiDefinition) -> ApiRuntime:
-        return ApiRuntime(api, self.config, self.hub, self.log)
+        return ApiRuntime(api, self.config, self.hub, self.log, self.keys)
 
     def _reindex(self) -> None:
         """Active APIs, longest listen path first: a request goes to the longest one that matches."""

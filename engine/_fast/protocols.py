@@ -61,12 +61,17 @@ class JsonScan(Protocol):
 
 
 class MessageKit(Protocol):
-    """Messages made in bulk (``MessageKit(Message, UNSET, SharedMeta)``), exactly as
+    """Messages made in bulk (``MessageKit(Message, UNSET, SharedMeta, MetaSource)``), exactly as
     engine/message.py makes them one by one; the compiled kit refuses a class whose slots it does
     not know (TypeError)."""
 
     def build(self, parts: list[bytes], meta: Any) -> list[Any]:
         """``[Message(p, meta) for p in parts]``."""
+        ...
+
+    def build_sourced(self, parts: list[bytes], source: Any, origins: list[Any]) -> list[Any]:
+        """``[Message.sourced(p, source, o) for p, o in zip(parts, origins)]`` (ValueError when the
+        lengths differ)."""
         ...
 
     def copy(self, batch: list[Any]) -> list[Any]:
@@ -75,7 +80,8 @@ class MessageKit(Protocol):
 
     def derive(self, batch: list[Any], payloads: list[Any]) -> list[Any]:
         """For each message and payload: None where the payload is None, else a new message with
-        that payload, the message's metadata (``inherit_meta``) and error flag, and no reply."""
+        that payload, the message's metadata (``inherit_meta``; metadata not made yet stays so, from the
+        same MetaSource and origin) and error flag, and no reply."""
         ...
 
     def undecoded_payloads(self, batch: list[Any]) -> list[bytes | None]:

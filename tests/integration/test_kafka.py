@@ -179,6 +179,40 @@ output:
     assert {m.meta["kafka_partition"] for m in got} == {1, 2}
 
 
+def test_metadata_seen_by_mappings_and_copies(kafka_address: str, run: Any) -> None:
+    """The metadata is made only when asked for (engine.message.MetaSource): what a mapping, a copy
+    and the message itself see is the same, tombstones and repeated headers included."""
+    topic = create_topic(kafka_address)
+    produce(kafka_address, topic, [b"a", None, b"c"], partition=0,  # type: ignore[list-item]
+            headers=[("trace", b"abc"), ("trace", b"def"), ("kafka_topic", b"spoof")])
+    config = f"""
+input:
+  kafka:
+    addresses: [{kafka_address}]
+    topics: ["{topic}:0"]
+    multi_header: true
+pipeline:
+  processors:
+    - mapping: |
+        root = @
+        root.via_function = meta("kafka_offset")
+        meta seen = @kafka_key
+output:
+  inproc: out
+"""
+    got = run(run_config(config, expect=3), timeout=20)
+    assert [m.meta["kafka_offset"] for m in got] == [0, 1, 2]
+    for i, m in enumerate(got):
+        seen = m.structured
+        assert seen.pop("via_function") == str(i)
+        expected = {"kafka_key": f"key-{i}", "kafka_topic": topic, "kafka_partition": 0, "kafka_offset": i,
+                    "kafka_tombstone_message": i == 1, "trace": ["abc", "def"]}
+        assert {k: seen[k] for k in expected} == expected
+        assert seen["kafka_timestamp_ms"] // 1000 == seen["kafka_timestamp_unix"]
+        assert seen["kafka_lag"] >= 0
+        assert m.meta == {**seen, "seen": f"key-{i}"} and m.copy().meta == m.meta
+
+
 def test_restarted_run_resumes_from_the_commit_without_loss_or_duplicates(kafka_address: str,
                                                                           tmp_path: Path) -> None:
     topic = create_topic(kafka_address, partitions=2)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import threading
 import time
 from typing import Any
 
 from ... import spec as s
 from ...component import AckFn, Input
-from ...message import Batch, Message
+from ...message import Batch, MetaSource, sourced_batch
 from ...registry import register
 from .. import _kafka
 
@@ -139,6 +140,7 @@ class KafkaInput(Input):
         self._parts: dict[tuple[str, int], _Partition] = {}
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
+        self._waiting = 0  # threads waiting on _settled (under _lock): acks notify only then
         self._ready: collections.deque[_Chunk] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -262,7 +264,16 @@ class KafkaInput(Input):
             pending = part.pending
             while pending and pending[0].done:
                 part.to_commit = pending.popleft().end + 1
-            self._settled.notify_all()
+            if self._waiting:
+                self._settled.notify_all()
+
+    def _wait_settled(self, timeout: float) -> None:
+        """With _lock held: wait (at most TIMEOUT) for a batch to be settled."""
+        self._waiting += 1
+        try:
+            self._settled.wait(timeout)
+        finally:
+            self._waiting -= 1
 
     def _push(self, chunks: list[_Chunk]) -> None:
         """On the event loop: new batches from the reader thread."""
@@ -331,7 +342,7 @@ class KafkaInput(Input):
         resume: list[Any] = []
         with self._lock:
             if any(p.unacked >= limit and not p.paused and not p.revoked for p in self._parts.values()):
-                self._settled.wait(PACE_WAIT)
+                self._wait_settled(PACE_WAIT)
             for part in self._parts.values():
                 if part.revoked:
                     continue
@@ -372,27 +383,9 @@ class KafkaInput(Input):
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
             except Exception:  # noqa: BLE001 - no watermark known yet: lag unknown (0)
                 high = -1
-            batch: Batch = []
-            append = batch.append
-            for m in group:
-                key = m.key()
-                value = m.value()
-                offset = m.offset()
-                ms = m.timestamp()[1]
-                meta = {
-                    "kafka_key": key.decode("utf-8", "replace") if key is not None else "",
-                    "kafka_topic": topic,
-                    "kafka_partition": partition,
-                    "kafka_offset": offset,
-                    "kafka_lag": high - offset - 1 if high > offset else 0,
-                    "kafka_timestamp_unix": ms // 1000,
-                    "kafka_timestamp_ms": ms,
-                    "kafka_tombstone_message": value is None,
-                }
-                headers = m.headers()
-                if headers:
-                    _add_headers(meta, headers, multi)
-                append(Message(value if value is not None else b"", meta))
+            # Metadata is made from the librdkafka message when something asks for it (MetaSource).
+            source = MetaSource(functools.partial(_metadata, topic, partition, high, multi))
+            batch = sourced_batch([m.value() or b"" for m in group], source, group)
             end = group[-1].offset()
             with self._lock:
                 part = self._parts.get((topic, partition))
@@ -478,7 +471,7 @@ class KafkaInput(Input):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    self._settled.wait(left)
+                    self._wait_settled(left)
         self._commit(consumer, sync=True)
         self._forget(keys)
         self.log.info("%s: revoked %s", self.where, _names(partitions))
@@ -495,6 +488,29 @@ class KafkaInput(Input):
                 if part is not None:
                     part.revoked = True
                     part.pending.clear()
+
+
+def _metadata(topic: str, partition: int, high: int, multi: bool, m: Any) -> dict[str, Any]:
+    """The metadata of the consumed message M (of TOPIC's PARTITION, whose high watermark was HIGH
+    when it was read)."""
+    key = m.key()
+    value = m.value()
+    offset = m.offset()
+    ms = m.timestamp()[1]
+    meta = {
+        "kafka_key": key.decode("utf-8", "replace") if key is not None else "",
+        "kafka_topic": topic,
+        "kafka_partition": partition,
+        "kafka_offset": offset,
+        "kafka_lag": high - offset - 1 if high > offset else 0,
+        "kafka_timestamp_unix": ms // 1000,
+        "kafka_timestamp_ms": ms,
+        "kafka_tombstone_message": value is None,
+    }
+    headers = m.headers()
+    if headers:
+        _add_headers(meta, headers, multi)
+    return meta
 
 
 def _add_headers(meta: dict[str, Any], headers: list[tuple[str, bytes | None]], multi: bool) -> None:

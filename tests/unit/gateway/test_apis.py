@@ -21,12 +21,29 @@ def test_the_shared_examples_load_with_their_settings_and_warnings() -> None:
     assert (api.id, api.name, api.active, api.listen_path, api.strip, api.context_variables) == \
         ("orders-feed", "orders-feed", True, "/orders/", True, False)
     assert list(api.streams.streams) == ["orders"]
-    assert [w.message.split(":")[0] for w in api.warnings] == [
-        "x-tyk-api-gateway.server.authentication", "x-tyk-api-gateway.upstream.rateLimit"]
+    # apiKey authentication is implemented: no warning for it, only for the rate limit (not enforced yet).
+    assert [w.message.split(":")[0] for w in api.warnings] == ["x-tyk-api-gateway.upstream.rateLimit"]
     assert all(w.severity == "warning" for w in api.warnings)
-    assert [(w.line, w.column) for w in api.warnings] == [(15, 5), (19, 5)]
-    assert "served closed: every request is refused with 401" in api.warnings[0].message
-    assert api.requires_auth
+    assert [(w.line, w.column) for w in api.warnings] == [(19, 5)]
+    assert api.requires_auth and not api.auth.closed
+    ((scheme,),) = api.auth.alternatives
+    assert (scheme.name, scheme.places) == ("authToken", (("header", "Authorization"),))
+
+
+def test_an_unimplemented_security_scheme_closes_the_api_with_a_located_warning() -> None:
+    text = api_yaml("/j/", STREAM, api_id="j", extra=(
+        "  server:\n    authentication:\n      enabled: true\n"
+        "      securitySchemes: {jwt: {enabled: true}, key: {enabled: false}}\n")).replace(
+        "  server: {listenPath: {value: '/j/', strip: true}}\n", "", 1).replace(
+        "    authentication:", "    listenPath: {value: '/j/', strip: true}\n    authentication:") + (
+        "components:\n  securitySchemes:\n    jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n"
+        "    key: {type: apiKey, in: header, name: X-Key}\n"
+        "security:\n  - jwt: []\n  - key: []\n")
+    api = load_api_text(text, "j.yaml")
+    assert api.requires_auth and api.auth.closed and api.auth.unimplemented == ("jwt",)
+    messages = [(w.line, w.message) for w in api.warnings]
+    assert any('scheme type "http/bearer" is not implemented by AsyncGate yet' in m for _, m in messages), messages
+    assert any("served closed: every request is refused with 401" in m and "jwt" in m for _, m in messages)
 
 
 def test_id_defaults_to_the_name_and_name_to_the_title() -> None:
@@ -137,10 +154,8 @@ def test_lint_prints_the_gateway_warnings_and_errors_of_api_definitions(tmp_path
     good = lint(str(EXAMPLES / "post-to-sse-with-key.yaml"))
     assert good.returncode == 0, good.stderr
     assert good.stderr.splitlines() == [f"{EXAMPLES}/post-to-sse-with-key.yaml:{w}" for w in (
-        "15:5: warning: x-tyk-api-gateway.server.authentication: not implemented by AsyncGate yet, so the API "
-        "is served closed: every request is refused with 401",
         "19:5: warning: x-tyk-api-gateway.upstream.rateLimit: not implemented by AsyncGate; ignored "
-        "(rate limits are not enforced yet)")]
+        "(rate limits are not enforced yet)",)]
     bad = tmp_path / "bad.yaml"
     bad.write_text(api_yaml("orders/", STREAM.replace("$", ""), context=True)
                    + "    t:\n      input: {inproc: '$tyk_context.reqest_ip'}\n      output: {drop: {}}\n")

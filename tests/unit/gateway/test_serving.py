@@ -248,26 +248,32 @@ def test_a_stream_that_cannot_connect_is_retried_reported_and_stops_promptly(run
     run(main())
 
 
-def test_an_api_that_switches_authentication_on_is_served_closed(run) -> None:
-    """Until credentials can be checked, an API that asks for authentication refuses every request."""
-    auth = "  server:\n    authentication: {enabled: true}\n"
-    document = api_yaml("/t/", FEED % "broadcast").replace(
-        "  server: {listenPath: {value: '/t/', strip: true}}\n",
-        "  server:\n    listenPath: {value: '/t/', strip: true}\n    authentication: {enabled: true}\n")
-    assert "authentication" in document and auth not in document
-    api = load_api_text(document, "api.yaml")
-    assert api.requires_auth
-    assert any("served closed" in w.message for w in api.warnings)
-    app = create_app(apis=[api])
+def test_an_api_whose_authentication_cannot_be_checked_is_served_closed(run) -> None:
+    """Authentication on with no scheme AsyncGate can check (here: JWT, not implemented yet, or no `security`
+    at all): every request is refused with 401 before any stream is touched — closed by default."""
+    jwt = ("components:\n  securitySchemes:\n    jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n"
+           "security:\n  - jwt: []\n")
+    for extra, unimplemented in ((jwt, "jwt"), ("", "")):
+        document = api_yaml("/t/", FEED % "broadcast").replace(
+            "  server: {listenPath: {value: '/t/', strip: true}}\n",
+            "  server:\n    listenPath: {value: '/t/', strip: true}\n    authentication: {enabled: true}\n") + extra
+        api = load_api_text(document, "api.yaml")
+        assert api.requires_auth and api.auth.closed
+        assert any("served closed" in w.message for w in api.warnings)
+        app = create_app(apis=[api])
 
-    async def main() -> None:
-        async with served(app) as host, httpx.AsyncClient(base_url=f"http://{host}", timeout=5) as client:
-            posted = await client.post("/t/publish", content=b"hello")
-            assert posted.status_code == 401
-            assert posted.headers["content-type"] == "application/problem+json"
-            assert "requires authentication" in posted.json()["detail"]
-            with pytest.raises(InvalidStatus) as refused:
-                await websockets.connect(f"ws://{host}/t/ws")
-            assert refused.value.response.status_code in (401, 403)
+        async def main(app: object = app, unimplemented: str = unimplemented) -> None:
+            async with served(app) as host, httpx.AsyncClient(base_url=f"http://{host}", timeout=5) as client:
+                posted = await client.post("/t/publish", content=b"hello", headers={"authorization": "Bearer x.y.z"})
+                assert posted.status_code == 401
+                assert posted.headers["content-type"] == "application/problem+json"
+                assert posted.headers["www-authenticate"].startswith("Bearer")
+                detail = posted.json()["detail"]
+                assert "requires authentication that this gateway does not implement yet" in detail
+                assert unimplemented in detail
+                with pytest.raises(InvalidStatus) as refused:
+                    await websockets.connect(f"ws://{host}/t/ws")
+                assert refused.value.response.status_code in (401, 403)
+                assert clients(app) == 0  # no stream saw the refused subscriber
 
-    run(main())
+        run(main())

@@ -1,0 +1,185 @@
+"""API keys in the Tyk session model, and where they are kept.
+
+A key is created by the management API (`POST /_admin/keys`): the gateway draws a random key
+(`secrets.token_urlsafe`), returns it once, and keeps only its hash: HMAC-SHA256 under a per-gateway secret
+salt (`ASYNCGATE_KEY_SALT`; without it a random salt per process, which is enough for the in-memory store).
+The hash is also the lookup index, so finding a presented key costs one HMAC and one dict lookup, with no
+comparison that depends on how much of a key matched. Each key also has a public `id` (random, unrelated to
+the key) that the management API uses; listings show ids and aliases, never keys or hashes.
+
+Session fields (Tyk): `alias`, `rate`/`per`, `quota_max`/`quota_renewal_rate` (stored; enforced by the rate
+limiting part), `expires` (unix seconds, 0 = never), `access_rights` ({api_id: {...}}: a key gives access only
+to the APIs listed there — closed by default, unlike Tyk's legacy "empty means all"), `is_inactive`,
+`meta_data`, `tags`.
+
+Storage is behind the KeyStore protocol; MemoryKeyStore is the embedded default (Redis comes later).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+SALT_ENV = "ASYNCGATE_KEY_SALT"
+
+
+class KeyError_(ValueError):
+    """A session body that is not valid (the message says which field and why)."""
+
+
+@dataclass
+class Session:
+    id: str
+    key_hash: str
+    alias: str = ""
+    rate: float = 0.0
+    per: float = 0.0
+    quota_max: int = -1
+    quota_renewal_rate: int = -1
+    expires: int = 0
+    access_rights: dict[str, Any] = field(default_factory=dict)
+    is_inactive: bool = False
+    meta_data: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    created: int = 0
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires > 0 and (now if now is not None else time.time()) >= self.expires
+
+    def allows(self, api_id: str) -> bool:
+        return api_id in self.access_rights
+
+    def public(self) -> dict[str, Any]:
+        """The session as the management API shows it: never the key nor its hash."""
+        values = dataclasses.asdict(self)
+        del values["key_hash"]
+        return values
+
+
+# field → (types accepted, default)
+_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "alias": ((str,), ""),
+    "rate": ((int, float), 0.0),
+    "per": ((int, float), 0.0),
+    "quota_max": ((int,), -1),
+    "quota_renewal_rate": ((int,), -1),
+    "expires": ((int,), 0),
+    "access_rights": ((dict,), {}),
+    "is_inactive": ((bool,), False),
+    "meta_data": ((dict,), {}),
+    "tags": ((list,), []),
+}
+_IGNORED = {"id", "key", "key_hash", "created"}
+
+
+def session_fields(body: Any) -> dict[str, Any]:
+    """The session fields of a management API body, checked; raises KeyError_ with a clear message."""
+    if not isinstance(body, dict):
+        raise KeyError_("the body must be a JSON object with the key's session fields")
+    unknown = sorted(set(body) - set(_FIELDS) - _IGNORED)
+    if unknown:
+        raise KeyError_(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(_FIELDS)}")
+    values: dict[str, Any] = {}
+    for name, (types, default) in _FIELDS.items():
+        value = body.get(name, default)
+        if value is None:
+            value = default
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            kinds = " or ".join(t.__name__ for t in types)
+            raise KeyError_(f"{name}: expected {kinds}, got {type(value).__name__}")
+        if name in ("rate", "per", "expires") and value < 0:
+            raise KeyError_(f"{name}: must not be negative")
+        values[name] = type(value)(value) if isinstance(value, (dict, list)) else value
+    if not all(isinstance(t, str) for t in values["tags"]):
+        raise KeyError_("tags: expected a list of strings")
+    for api_id, rights in values["access_rights"].items():
+        if not isinstance(rights, dict):
+            raise KeyError_(f"access_rights.{api_id}: expected an object (e.g. {{\"api_id\": \"{api_id}\"}})")
+    return values
+
+
+class KeyHasher:
+    """HMAC-SHA256 of a key under a secret salt: the stored hash and the lookup index."""
+
+    def __init__(self, salt: bytes | str | None = None) -> None:
+        if salt is None:
+            salt = os.environ.get(SALT_ENV) or secrets.token_bytes(32)
+        self._salt = salt.encode() if isinstance(salt, str) else salt
+
+    def __call__(self, key: str) -> str:
+        return hmac.new(self._salt, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:  # never show the salt
+        return "KeyHasher(<secret salt>)"
+
+
+class KeyStore(Protocol):
+    """Where sessions are kept (in memory now; Redis later). Every method may do I/O."""
+
+    async def create(self, values: Mapping[str, Any]) -> tuple[str, Session]:
+        """Store a new session; return (the key, shown once, and the session)."""
+        ...
+
+    async def get(self, key_id: str) -> Session | None: ...
+
+    async def list(self) -> list[Session]: ...
+
+    async def update(self, key_id: str, values: Mapping[str, Any]) -> Session | None: ...
+
+    async def delete(self, key_id: str) -> bool: ...
+
+    async def lookup(self, key: str) -> Session | None:
+        """The session of a presented key, or None."""
+        ...
+
+
+class MemoryKeyStore:
+    """The embedded key store: sessions by id, and an index from key hash to id."""
+
+    def __init__(self, hasher: KeyHasher | None = None) -> None:
+        self.hash = hasher or KeyHasher()
+        self._sessions: dict[str, Session] = {}
+        self._by_hash: dict[str, str] = {}
+
+    async def create(self, values: Mapping[str, Any]) -> tuple[str, Session]:
+        key = secrets.token_urlsafe(32)
+        digest = self.hash(key)
+        key_id = secrets.token_hex(8)
+        while key_id in self._sessions:
+            key_id = secrets.token_hex(8)
+        session = Session(id=key_id, key_hash=digest, created=int(time.time()), **dict(values))
+        self._sessions[key_id] = session
+        self._by_hash[digest] = key_id
+        return key, session
+
+    async def get(self, key_id: str) -> Session | None:
+        return self._sessions.get(key_id)
+
+    async def list(self) -> list[Session]:
+        return sorted(self._sessions.values(), key=lambda s: (s.created, s.id))
+
+    async def update(self, key_id: str, values: Mapping[str, Any]) -> Session | None:
+        session = self._sessions.get(key_id)
+        if session is None:
+            return None
+        updated = dataclasses.replace(session, **dict(values))
+        self._sessions[key_id] = updated
+        return updated
+
+    async def delete(self, key_id: str) -> bool:
+        session = self._sessions.pop(key_id, None)
+        if session is None:
+            return False
+        self._by_hash.pop(session.key_hash, None)
+        return True
+
+    async def lookup(self, key: str) -> Session | None:
+        key_id = self._by_hash.get(self.hash(key))
+        return self._sessions.get(key_id) if key_id is not None else None
