@@ -25,7 +25,8 @@ from . import context_vars
 from .apis import ApiDefinition
 from .auth import Denial, authenticate, origin_denial
 from .instance import StreamInstance
-from .keys import KeyStore, MemoryKeyStore
+from .keys import KeyStore, MemoryKeyStore, Session
+from .limits import Limit, Limiter, MemoryLimiter
 from .problems import deny, not_found
 
 if TYPE_CHECKING:
@@ -49,9 +50,10 @@ def only_stream(loaded: LoadedConfig, name: str) -> LoadedConfig:
 
 class ApiRuntime:
     def __init__(self, api: ApiDefinition, config: "GatewayConfig", hub: InprocHub,
-                 logger: logging.Logger, keys: KeyStore | None = None) -> None:
+                 logger: logging.Logger, keys: KeyStore | None = None, limiter: Limiter | None = None) -> None:
         self.api = api
         self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
+        self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
         self.config = config
         self.hub = hub
         self.log = logger
@@ -159,6 +161,8 @@ class ApiRuntime:
             await deny(scope, receive, send, identity.status, identity.title, identity.detail,
                        headers=identity.headers(self.api.id))
             return
+        if not await self._within_limits(scope, receive, send, identity.session):
+            return
         kind = "websocket" if scope["type"] == "websocket" else "http"
         route = normalise(path)
         stream = self.paths.get((kind, route))
@@ -211,6 +215,32 @@ class ApiRuntime:
             if identity.session is not None:  # who the request authenticated as (never the key)
                 child["asyncgate"]["auth"] = identity.context()
             await app(child, receive, send)
+
+    async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None) -> bool:
+        """Count an authenticated request against the API's and its key's rate limits, then the key's quota;
+        refuse it (429 with Retry-After, or 403 for a spent quota; before any upgrade) when over one."""
+        limits: list[Limit] = []
+        if self.api.rate_limit is not None:
+            requests, per = self.api.rate_limit
+            limits.append(Limit(f"api:{self.api.id}", requests, per))
+        if session is not None and session.rate > 0 and session.per > 0:
+            limits.append(Limit(f"key:{session.id}", session.rate, session.per))
+        if limits:
+            verdict = await self.limiter.hit(limits)
+            if not verdict.allowed:
+                whose = "this API key" if verdict.counter.startswith("key:") else f"API {self.api.id}"
+                await deny(scope, receive, send, 429, "Too Many Requests",
+                           f"rate limit of {whose} exceeded; retry after {verdict.retry_after_header}s",
+                           close_code=1008, headers=[(b"retry-after", str(verdict.retry_after_header).encode())])
+                return False
+        if session is not None and session.quota_max > 0:
+            verdict = await self.limiter.consume_quota(f"quota:{session.id}", session.quota_max,
+                                                       session.quota_renewal_rate)
+            if not verdict.allowed:
+                await deny(scope, receive, send, 403, "Forbidden", "quota exceeded for this API key",
+                           close_code=1008)
+                return False
+        return True
 
     def instance_for(self, stream: str, values: dict[str, str]) -> StreamInstance:
         """The instance of template STREAM for these values, created (and started) on first use."""

@@ -10,7 +10,9 @@ gateway part. What AsyncGate implements of `x-tyk-api-gateway`:
 - `middleware.global.contextVariables.enabled` (default false);
 - `server.authentication` with the OpenAPI `components.securitySchemes` and `security` (see auth/policy.py:
   `apiKey` is implemented, other scheme types refuse every request with 401), and
-  `middleware.global.cors.allowedOrigins` for the WebSocket Origin check (auth/origin.py).
+  `middleware.global.cors.allowedOrigins` for the WebSocket Origin check (auth/origin.py);
+- `upstream.rateLimit: {enabled, requests, per}` (`per` a duration such as "1s" or "60s"): at most `requests`
+  requests in any `per` of the API's traffic (exact sliding window, limits.py), refused with 429.
 
 Every other Tyk field that is switched on is reported as a located warning (`not implemented`), never
 silently taken for something else; a field Tyk does not know either is a warning with a "did you mean".
@@ -44,7 +46,6 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*")
 
 # Why a Tyk field is not honoured, for the warning (by field name; the default is plain "not implemented").
 _HINTS = {
-    "rateLimit": "rate limits are not enforced yet",
     "ipAccessControl": "IP access control is NOT enforced yet",
     "clientCertificates": "client certificates are NOT checked yet",
     "url": "AsyncGate serves stream endpoints only; it does not proxy to an upstream",
@@ -91,7 +92,16 @@ GATEWAY_SPEC = s.obj(
                 default={}),
           *_tyk("operations"),
           default={}),
-    *_tyk("upstream"),
+    s.obj("upstream", "Tyk's upstream settings: AsyncGate has no upstream, but enforces the API's rate limit.",
+          s.obj("rateLimit", "The API's rate limit: at most `requests` requests in any `per` (an exact sliding "
+                             "window over every authenticated request to the API); over it, 429 with Retry-After.",
+                s.boolean("enabled", "Enforce the rate limit.", False),
+                s.integer("requests", "Requests allowed in any window of `per`.", 0, examples=(100,)),
+                s.duration("per", 'The window, e.g. "1s" or "60s".', "0s", examples=("1s", "60s")),
+                default={}),
+          *_tyk("url", "proxy", "serviceDiscovery", "uptimeTests", "test", "mutualTLS", "certificatePinning",
+                "authentication", "loadBalancing", "preserveHostHeader", "preserveTrailingSlash", "tlsTransport"),
+          default={}),
 )
 
 
@@ -111,6 +121,8 @@ class ApiDefinition:
     # The definition switches authentication on (see `auth`: what is checked; closed by default).
     requires_auth: bool = False
     auth: AuthPolicy = field(default_factory=AuthPolicy)
+    # upstream.rateLimit when enabled: (requests, per seconds)
+    rate_limit: tuple[int, float] | None = None
 
     @property
     def prefix(self) -> str:
@@ -240,7 +252,7 @@ def _finish(loaded: LoadedConfig, file: str, text: str | None) -> ApiDefinition:
         context_variables=conf["middleware"]["global"]["contextVariables"]["enabled"],
         streams=loaded, source=file, text=text,
         listen_at=locations.value((GATEWAY_KEY, "server", "listenPath", "value")),
-        requires_auth=policy.enabled, auth=policy,
+        requires_auth=policy.enabled, auth=policy, rate_limit=_rate_limit(conf),
     )
     warnings += context_vars.lint(api)
     if not loaded.streams:
@@ -249,6 +261,11 @@ def _finish(loaded: LoadedConfig, file: str, text: str | None) -> ApiDefinition:
                                         severity="warning"))
     api.warnings = sorted(set(warnings), key=_order)
     return api
+
+
+def _rate_limit(conf: dict[str, Any]) -> tuple[int, float] | None:
+    limit = conf["upstream"]["rateLimit"]
+    return (limit["requests"], limit["per"]) if limit["enabled"] else None
 
 
 def _title(document: dict[str, Any]) -> str:
@@ -267,7 +284,7 @@ class _GatewayValidator(Validator):
 
     def warn(self, path: tuple[Any, ...], message: str) -> None:
         value = _lookup(self.document, path)
-        if path[-1] == "authentication" or path[-2:] == ("global", "cors"):
+        if path[-2:] in (("server", "authentication"), ("global", "cors")):
             return  # read by auth.read_policy, which says what it does not implement
         for active in _active_settings(value, path):
             hint = _HINTS.get(str(active[-1])) or _HINTS.get(str(path[-1])) or ""
@@ -318,6 +335,16 @@ def _validate_gateway(document: dict[str, Any], locations: Locations
         for reserved in RESERVED_PATHS:
             if prefix == reserved or prefix.startswith(reserved + "/"):
                 v.error(where, f'listenPath.value: "{listen}" is reserved for the gateway ({reserved})')
+    limit = conf["upstream"]["rateLimit"]
+    if limit["enabled"]:
+        where = base + ("upstream", "rateLimit")
+        if limit["requests"] < 1:
+            v.error(where + ("requests",), f"upstream.rateLimit.requests: must be at least 1 when the rate limit "
+                                           f"is enabled (got {limit['requests']})")
+        if limit["per"] <= 0:
+            v.error(where + ("per",) if "per" in (_lookup(document, where) or {}) else where,
+                    'upstream.rateLimit.per: a positive duration (e.g. "1s") is needed when the rate limit is '
+                    "enabled")
     api_id = conf["info"]["id"]
     if api_id and not _ID.fullmatch(api_id):
         v.error(base + ("info", "id"), f'info.id: "{api_id}" may contain only letters, digits and ._~- '

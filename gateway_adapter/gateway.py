@@ -19,6 +19,7 @@ from .api_runtime import ApiRuntime
 from .apis import ApiDefinition, check_together
 from .config import GatewayConfig
 from .keys import KeyStore, MemoryKeyStore
+from .limits import Limiter, MemoryLimiter
 
 
 class Gateway:
@@ -30,6 +31,8 @@ class Gateway:
         self.hub = InprocHub()
         # API keys (Tyk sessions), shared by every API; the management API's /keys changes them.
         self.keys: KeyStore = MemoryKeyStore()
+        # Rate-limit logs and quota counters, shared by every API (a key's limits hold across APIs).
+        self.limiter: Limiter = MemoryLimiter()
         apis = list(apis)
         errors = check_together(apis)
         if errors:
@@ -46,7 +49,7 @@ class Gateway:
         self.watcher: Any = None
 
     def _runtime(self, api: ApiDefinition) -> ApiRuntime:
-        return ApiRuntime(api, self.config, self.hub, self.log, self.keys)
+        return ApiRuntime(api, self.config, self.hub, self.log, self.keys, self.limiter)
 
     def _reindex(self) -> None:
         """Active APIs, longest listen path first: a request goes to the longest one that matches."""

@@ -7,8 +7,8 @@ The hash is also the lookup index, so finding a presented key costs one HMAC and
 comparison that depends on how much of a key matched. Each key also has a public `id` (random, unrelated to
 the key) that the management API uses; listings show ids and aliases, never keys or hashes.
 
-Session fields (Tyk): `alias`, `rate`/`per`, `quota_max`/`quota_renewal_rate` (stored; enforced by the rate
-limiting part), `expires` (unix seconds, 0 = never), `access_rights` ({api_id: {...}}: a key gives access only
+Session fields (Tyk): `alias`, `rate`/`per`, `quota_max`/`quota_renewal_rate` (enforced per request by
+limits.py), `expires` (unix seconds, 0 = never), `access_rights` ({api_id: {...}}: a key gives access only
 to the APIs listed there — closed by default, unlike Tyk's legacy "empty means all"), `is_inactive`,
 `meta_data`, `tags`.
 

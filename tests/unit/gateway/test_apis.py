@@ -21,10 +21,9 @@ def test_the_shared_examples_load_with_their_settings_and_warnings() -> None:
     assert (api.id, api.name, api.active, api.listen_path, api.strip, api.context_variables) == \
         ("orders-feed", "orders-feed", True, "/orders/", True, False)
     assert list(api.streams.streams) == ["orders"]
-    # apiKey authentication is implemented: no warning for it, only for the rate limit (not enforced yet).
-    assert [w.message.split(":")[0] for w in api.warnings] == ["x-tyk-api-gateway.upstream.rateLimit"]
-    assert all(w.severity == "warning" for w in api.warnings)
-    assert [(w.line, w.column) for w in api.warnings] == [(19, 5)]
+    # apiKey authentication and the API's rate limit are implemented: no warnings.
+    assert api.warnings == []
+    assert api.rate_limit == (100, 1.0)
     assert api.requires_auth and not api.auth.closed
     ((scheme,),) = api.auth.alternatives
     assert (scheme.name, scheme.places) == ("authToken", (("header", "Authorization"),))
@@ -153,9 +152,7 @@ def lint(*files: str) -> subprocess.CompletedProcess[str]:
 def test_lint_prints_the_gateway_warnings_and_errors_of_api_definitions(tmp_path: Path) -> None:
     good = lint(str(EXAMPLES / "post-to-sse-with-key.yaml"))
     assert good.returncode == 0, good.stderr
-    assert good.stderr.splitlines() == [f"{EXAMPLES}/post-to-sse-with-key.yaml:{w}" for w in (
-        "19:5: warning: x-tyk-api-gateway.upstream.rateLimit: not implemented by AsyncGate; ignored "
-        "(rate limits are not enforced yet)",)]
+    assert good.stderr == ""
     bad = tmp_path / "bad.yaml"
     bad.write_text(api_yaml("orders/", STREAM.replace("$", ""), context=True)
                    + "    t:\n      input: {inproc: '$tyk_context.reqest_ip'}\n      output: {drop: {}}\n")

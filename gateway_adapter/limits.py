@@ -1,0 +1,124 @@
+"""Rate limits and quotas (issue 6), counted per request that passed authentication.
+
+Rate limits are exact sliding windows: for a limit of RATE per PER seconds, a request passes when fewer than
+RATE requests passed in the PER seconds before it (a sliding log of the timestamps of the requests that
+passed; refused requests are not logged, so a client that keeps retrying is let in again as soon as the
+oldest logged request leaves the window). A request may be subject to several limits at once (the API's and
+its key's): it passes only when every one has room, and then it is logged in every one — all or nothing, so
+a request refused by one limit does not consume another.
+
+Quotas (Tyk's `quota_max` per `quota_renewal_rate` seconds): a counter that starts with the first request and
+renews QUOTA_RENEWAL_RATE seconds later; `quota_max` -1 or 0 means unlimited, as in Tyk.
+
+Counters live behind the Limiter protocol: MemoryLimiter is the embedded default (one process); a Redis
+implementation (a Lua script doing the same check-then-log atomically) can take its place.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """RATE requests in any PER seconds, counted under COUNTER (e.g. "api:orders", "key:<id>")."""
+    counter: str
+    rate: float
+    per: float
+
+    @property
+    def active(self) -> bool:
+        return self.rate > 0 and self.per > 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: float = 0.0  # seconds until a request could pass (when refused)
+    counter: str = ""  # the counter that refused
+    remaining: int = 0  # quotas: what is left after this request
+
+    @property
+    def retry_after_header(self) -> int:
+        """Retry-After as HTTP writes it: whole seconds, rounded up, at least 1."""
+        return max(1, math.ceil(self.retry_after - 1e-9))
+
+
+ALLOWED = Verdict(True)
+
+
+class Limiter(Protocol):
+    """Where rate-limit logs and quota counters are kept. Every method may do I/O and must be atomic."""
+
+    async def hit(self, limits: Sequence[Limit]) -> Verdict:
+        """Log one request in every limit when all of them have room; otherwise log nothing and refuse."""
+        ...
+
+    async def consume_quota(self, counter: str, maximum: int, renewal: float) -> Verdict:
+        """Take one request from a quota of MAXIMUM per RENEWAL seconds (maximum <= 0: unlimited)."""
+        ...
+
+    async def reset_quota(self, counter: str) -> None: ...
+
+
+class MemoryLimiter:
+    """The embedded limiter: sliding logs and quota counters in this process's memory."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self._logs: dict[str, deque[float]] = {}
+        self._quotas: dict[str, tuple[int, float]] = {}  # counter → (used, renews at)
+
+    async def hit(self, limits: Sequence[Limit]) -> Verdict:
+        return self.hit_now(limits)
+
+    def hit_now(self, limits: Sequence[Limit]) -> Verdict:
+        now = self.clock()
+        active = [limit for limit in limits if limit.active]
+        refused: Verdict | None = None
+        for limit in active:
+            log = self._logs.get(limit.counter)
+            if log is None:
+                continue
+            while log and log[0] <= now - limit.per:  # left the window (now - per, now]
+                log.popleft()
+            if not log:
+                del self._logs[limit.counter]
+                continue
+            if len(log) >= limit.rate:
+                # Room again when the entry that makes the log full leaves the window.
+                oldest = log[len(log) - math.ceil(limit.rate)]
+                wait = oldest + limit.per - now
+                if refused is None or wait > refused.retry_after:
+                    refused = Verdict(False, wait, limit.counter)
+        if refused is not None:
+            return refused
+        for limit in active:
+            self._logs.setdefault(limit.counter, deque()).append(now)
+        return ALLOWED
+
+    async def consume_quota(self, counter: str, maximum: int, renewal: float) -> Verdict:
+        if maximum <= 0:
+            return ALLOWED
+        now = self.clock()
+        used, renews = self._quotas.get(counter, (0, 0.0))
+        if renewal > 0 and now >= renews:
+            used, renews = 0, now + renewal
+        elif renewal <= 0:
+            renews = math.inf  # never renews
+        if used >= maximum:
+            self._quotas[counter] = (used, renews)
+            return Verdict(False, renews - now if renews != math.inf else 0.0, counter, 0)
+        self._quotas[counter] = (used + 1, renews)
+        return Verdict(True, remaining=maximum - used - 1)
+
+    async def reset_quota(self, counter: str) -> None:
+        self._quotas.pop(counter, None)
+
