@@ -4,6 +4,7 @@ with a clear connection error, and metadata ⇄ stream-entry conversion."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import orjson
@@ -92,3 +93,82 @@ def field_value(value: Any) -> bytes | str | int | float:
     if isinstance(value, (int, float)):
         return value
     return orjson.dumps(value, default=str)
+
+
+class PipelinedOutput:
+    """What the Redis outputs share: one client, link-state logging, and a batch sent as one pipeline
+    of per-message commands, with the messages Redis refused reported as a PartialDelivery.
+
+    Subclasses set COMMAND and TARGET (the interpolated field naming the key or channel) and
+    implement `queue(pipe, target, msg)`."""
+
+    COMMAND = ""
+    TARGET = ""
+
+    def __init__(self, conf: dict[str, Any], ctx: Any = None) -> None:
+        from ..bloblang import ParseError, compile_interpolation
+
+        self.url = check_common(conf)
+        try:
+            self.target = compile_interpolation(conf[self.TARGET])
+        except ParseError as exc:
+            raise ValueError(f"{self.TARGET}: line {exc.line} column {exc.column}: {exc.explanation}") from None
+        self.max_in_flight = int(conf["max_in_flight"])
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._client: Any = None
+        self._state: LinkState | None = None
+
+    @property
+    def state(self) -> LinkState:
+        if self._state is None:
+            self._state = LinkState(self.log, self.where, safe_url(self.url))  # type: ignore[attr-defined]
+        return self._state
+
+    async def connect(self) -> None:
+        self._client = await open_client(self.url, f"asyncgate:{uuid.uuid4().hex[:8]}",
+                                         self.where)  # type: ignore[attr-defined]
+        self.state.connected()
+
+    def queue(self, pipe: Any, target: str, msg: Any) -> None:
+        raise NotImplementedError
+
+    async def write(self, batch: list[Any]) -> None:
+        from ..component import PartialDelivery
+
+        where = self.where  # type: ignore[attr-defined]
+        errors: dict[int, str] = {}
+        pipe = self._client.pipeline(transaction=False)
+        sent: list[int] = []
+        for index, msg in enumerate(batch):
+            try:
+                target = self.target.render(msg, batch, index)
+                if not target:
+                    raise ValueError(f"{self.TARGET}: the interpolated {self.TARGET} name is empty")
+                self.queue(pipe, target, msg)
+                sent.append(index)
+            except Exception as exc:  # noqa: BLE001 - that message fails, the others go on
+                errors[index] = f"{where}: {exc}"
+        if sent:
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            except Exception as exc:
+                if is_connection_error(exc):
+                    self.state.lost(exc)
+                raise ConnectionError(f"{where}: {self.COMMAND} to Redis at {safe_url(self.url)} failed: "
+                                      f"{exc}") from exc
+            self.state.connected()
+            for index, result in zip(sent, results):
+                if isinstance(result, BaseException):
+                    errors[index] = f"{where}: {self.COMMAND} failed: {result}"
+        if not errors:
+            return
+        if len(batch) == 1:
+            raise ConnectionError(errors[0])
+        failed = sorted(errors)
+        raise PartialDelivery([batch[i] for i in failed], [errors[i] for i in failed], total=len(batch))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

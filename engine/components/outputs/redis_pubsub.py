@@ -4,72 +4,21 @@ Pub/sub keeps nothing: a message published while no one subscribes is gone (Redi
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from ... import spec as s
-from ...component import Output, PartialDelivery
-from ...message import Batch
+from ...component import Output
+from ...message import Message
 from ...registry import register
-from .._redis import LinkState, check_common, common_fields, is_connection_error, open_client, safe_url
-from .redis_streams import compile_field
+from .._redis import PipelinedOutput, common_fields
 
 
-class RedisPubsubOutput(Output):
-    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
-        self.url = check_common(conf)
-        self.channel = compile_field("channel", conf["channel"])
-        self.max_in_flight = int(conf["max_in_flight"])
-        if self.max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        self._client: Any = None
-        self._state: LinkState | None = None
+class RedisPubsubOutput(PipelinedOutput, Output):
+    COMMAND = "PUBLISH"
+    TARGET = "channel"
 
-    @property
-    def state(self) -> LinkState:
-        if self._state is None:
-            self._state = LinkState(self.log, self.where, safe_url(self.url))
-        return self._state
-
-    async def connect(self) -> None:
-        self._client = await open_client(self.url, f"asyncgate:{uuid.uuid4().hex[:8]}", self.where)
-        self.state.connected()
-
-    async def write(self, batch: Batch) -> None:
-        errors: dict[int, str] = {}
-        pipe = self._client.pipeline(transaction=False)
-        sent: list[int] = []
-        for index, msg in enumerate(batch):
-            try:
-                channel = self.channel.render(msg, batch, index)
-                if not channel:
-                    raise ValueError("channel: the interpolated channel name is empty")
-                pipe.publish(channel, msg.raw)
-                sent.append(index)
-            except Exception as exc:  # noqa: BLE001
-                errors[index] = f"{self.where}: {exc}"
-        if sent:
-            try:
-                results = await pipe.execute(raise_on_error=False)
-            except Exception as exc:
-                if is_connection_error(exc):
-                    self.state.lost(exc)
-                raise ConnectionError(f"{self.where}: PUBLISH to Redis at {safe_url(self.url)} failed: {exc}") from exc
-            self.state.connected()
-            for index, result in zip(sent, results):
-                if isinstance(result, BaseException):
-                    errors[index] = f"{self.where}: PUBLISH failed: {result}"
-        if not errors:
-            return
-        if len(batch) == 1:
-            raise ConnectionError(errors[0])
-        failed = sorted(errors)
-        raise PartialDelivery([batch[i] for i in failed], [errors[i] for i in failed], total=len(batch))
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    def queue(self, pipe: Any, target: str, msg: Message) -> None:
+        pipe.publish(target, msg.raw)
 
 
 register(s.ComponentSpec(

@@ -3,29 +3,21 @@ interpolated per message. A write returns once Redis answered every XADD and rai
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from ... import spec as s
-from ...component import Output, PartialDelivery
-from ...message import Batch, Message
+from ...component import Output
+from ...message import Message
 from ...registry import register
-from .._redis import LinkState, check_common, common_fields, field_value, is_connection_error, open_client, safe_url
+from .._redis import PipelinedOutput, common_fields, field_value
 
 
-def compile_field(name: str, text: str) -> Any:
-    from ...bloblang import ParseError, compile_interpolation
+class RedisStreamsOutput(PipelinedOutput, Output):
+    COMMAND = "XADD"
+    TARGET = "stream"
 
-    try:
-        return compile_interpolation(text)
-    except ParseError as exc:
-        raise ValueError(f"{name}: line {exc.line} column {exc.column}: {exc.explanation}") from None
-
-
-class RedisStreamsOutput(Output):
     def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
-        self.url = check_common(conf)
-        self.stream = compile_field("stream", conf["stream"])
+        super().__init__(conf, ctx)
         self.body_key = conf["body_key"]
         if not self.body_key:
             raise ValueError("body_key: a key is required")
@@ -33,21 +25,6 @@ class RedisStreamsOutput(Output):
         if self.max_length < 0:
             raise ValueError("max_length must not be negative")
         self.exclude_prefixes = tuple((conf["metadata"] or {}).get("exclude_prefixes") or [])
-        self.max_in_flight = int(conf["max_in_flight"])
-        if self.max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        self._client: Any = None
-        self._state: LinkState | None = None
-
-    @property
-    def state(self) -> LinkState:
-        if self._state is None:
-            self._state = LinkState(self.log, self.where, safe_url(self.url))
-        return self._state
-
-    async def connect(self) -> None:
-        self._client = await open_client(self.url, f"asyncgate:{uuid.uuid4().hex[:8]}", self.where)
-        self.state.connected()
 
     def _fields(self, msg: Message) -> dict[Any, Any]:
         fields: dict[Any, Any] = {}
@@ -59,41 +36,8 @@ class RedisStreamsOutput(Output):
         fields[self.body_key] = msg.raw
         return fields
 
-    async def write(self, batch: Batch) -> None:
-        errors: dict[int, str] = {}
-        pipe = self._client.pipeline(transaction=False)
-        sent: list[int] = []
-        for index, msg in enumerate(batch):
-            try:
-                stream = self.stream.render(msg, batch, index)
-                if not stream:
-                    raise ValueError("stream: the interpolated stream name is empty")
-                pipe.xadd(stream, self._fields(msg), maxlen=self.max_length or None, approximate=True)
-                sent.append(index)
-            except Exception as exc:  # noqa: BLE001
-                errors[index] = f"{self.where}: {exc}"
-        if sent:
-            try:
-                results = await pipe.execute(raise_on_error=False)
-            except Exception as exc:
-                if is_connection_error(exc):
-                    self.state.lost(exc)
-                raise ConnectionError(f"{self.where}: XADD to Redis at {safe_url(self.url)} failed: {exc}") from exc
-            self.state.connected()
-            for index, result in zip(sent, results):
-                if isinstance(result, BaseException):
-                    errors[index] = f"{self.where}: XADD failed: {result}"
-        if not errors:
-            return
-        if len(batch) == 1:
-            raise ConnectionError(errors[0])
-        failed = sorted(errors)
-        raise PartialDelivery([batch[i] for i in failed], [errors[i] for i in failed], total=len(batch))
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    def queue(self, pipe: Any, target: str, msg: Message) -> None:
+        pipe.xadd(target, self._fields(msg), maxlen=self.max_length or None, approximate=True)
 
 
 register(s.ComponentSpec(
