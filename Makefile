@@ -9,11 +9,16 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Reinstall when the packaging or a Cython source changes.
-$(STAMP): pyproject.toml setup.py $(wildcard engine/_fast/*.pyx)
+$(STAMP): pyproject.toml setup.py build-constraints.txt $(wildcard engine/_fast/*.pyx)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77" wheel "Cython>=3.0,<4"
 	ASYNCGATE_REQUIRE_EXTENSIONS=1 $(BIN)/python -m pip install --quiet --no-build-isolation -e ".[test]"
 	$(BIN)/python -c "import engine._fast as f; assert f.COMPILED, 'Cython extensions did not build'"
+	# python-qpid-proton is an sdist whose C extension setuptools 80+ skips (see build-constraints.txt);
+	# such a wheel may also sit in pip's cache: rebuild it, uncached, with an older setuptools.
+	$(BIN)/python -c "import proton" 2>/dev/null || $(BIN)/python -m pip install --quiet --no-cache-dir \
+		--force-reinstall --no-deps --build-constraint build-constraints.txt python-qpid-proton
+	$(BIN)/python -c "import proton"
 	touch $(STAMP)
 
 run: install

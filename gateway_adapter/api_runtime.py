@@ -23,7 +23,7 @@ from engine.runtime.inproc import InprocHub
 
 from . import context_vars
 from .apis import ApiDefinition
-from .auth import Denial, authenticate, origin_denial
+from .auth import Denial, authenticate, authorize, origin_denial
 from .instance import StreamInstance
 from .keys import KeyStore, MemoryKeyStore, Session
 from .limits import Limit, Limiter, MemoryLimiter
@@ -157,10 +157,12 @@ class ApiRuntime:
             await deny(scope, receive, send, 403, "Forbidden", refused)
             return
         identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
-        if isinstance(identity, Denial):
-            await deny(scope, receive, send, identity.status, identity.title, identity.detail,
-                       headers=identity.headers(self.api.id))
+        denial = identity if isinstance(identity, Denial) else await authorize(identity, self.api.id)
+        if denial is not None:
+            await deny(scope, receive, send, denial.status, denial.title, denial.detail,
+                       headers=denial.headers(self.api.id))
             return
+        assert not isinstance(identity, Denial)
         if not await self._within_limits(scope, receive, send, identity.session):
             return
         kind = "websocket" if scope["type"] == "websocket" else "http"

@@ -14,6 +14,7 @@ from engine.config.validate import Validator
 from engine.errors import ConfigError, Diagnostic
 
 ADMIN_SECRET_ENV = "ASYNCGATE_ADMIN_SECRET"
+STORAGE_ENV = "ASYNCGATE_STORAGE"
 
 GATEWAY_CONFIG_SPEC = s.obj(
     "gateway", "Settings of `asyncgate serve` and of `create_app(config=...)`.",
@@ -21,8 +22,10 @@ GATEWAY_CONFIG_SPEC = s.obj(
     s.integer("port", "Port to listen on.", 8080),
     s.string("admin_secret", f"Bearer token of the management API (/_admin). Empty: the environment variable "
                              f"{ADMIN_SECRET_ENV}; with neither, the management API is disabled.", ""),
-    s.string("storage", "Where keys, policies and counters live (e.g. redis://...). Not implemented yet: "
-                        "everything is kept in memory.", ""),
+    s.string("storage", f"Where keys, policies and rate-limit counters live: `memory` (this process only) or "
+                        f"`redis://host:port/db` (shared by every gateway process using it; requests are refused "
+                        f"while Redis is unreachable). Empty: the environment variable {STORAGE_ENV}, else memory.",
+             ""),
     s.duration("idle_timeout", "How long an instance of a context-variable stream runs with no request or "
                                "connection before it is stopped.", "60s"),
     s.duration("shutdown_timeout", "How long stopping a stream waits for in-flight messages to be delivered.",
@@ -64,6 +67,10 @@ class GatewayConfig:
     file: str = ""
     warnings: list[Diagnostic] = field(default_factory=list)
 
+    def resolved_storage(self, environ: Mapping[str, str] | None = None) -> str:
+        env = os.environ if environ is None else environ
+        return self.storage or env.get(STORAGE_ENV, "")
+
     def resolved_admin_secret(self, environ: Mapping[str, str] | None = None) -> str:
         env = os.environ if environ is None else environ
         return self.admin_secret or env.get(ADMIN_SECRET_ENV, "")
@@ -103,10 +110,10 @@ def load_gateway_text(text: str, file: str = "<config>", environ: Mapping[str, s
             v.error(path + ("workers",), f"workers: must be at least 1, got {conf['workers']}")
         if conf["max_instances_per_stream"] < 1:
             v.error(path + ("max_instances_per_stream",), "max_instances_per_stream: must be at least 1")
-        if conf["storage"]:
-            v.warnings.append(locations.error(("storage",), "storage: not implemented yet; keys, policies and "
-                                                            "counters are kept in memory", at_key=True,
-                                              severity="warning"))
+        if conf["storage"] and conf["storage"] != "memory" and not conf["storage"].startswith(
+                ("redis://", "rediss://", "unix://")):
+            v.error(("storage",), f"storage: {conf['storage']!r} is not a storage URL (memory, or "
+                                  "redis://host:port/db)")
         for i, item in enumerate(conf["apis"]):
             if item in (None, ""):
                 v.error(("apis", i), "apis: an empty path")

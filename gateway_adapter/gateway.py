@@ -18,21 +18,24 @@ from engine.runtime.inproc import InprocHub
 from .api_runtime import ApiRuntime
 from .apis import ApiDefinition, check_together
 from .config import GatewayConfig
-from .keys import KeyStore, MemoryKeyStore
-from .limits import Limiter, MemoryLimiter
+from .keys import KeyStore
+from .limits import Limiter
+from .storage import Storage, open_storage
 
 
 class Gateway:
     def __init__(self, config: GatewayConfig | None = None, apis: Iterable[ApiDefinition] = (),
-                 logger: logging.Logger | None = None) -> None:
+                 logger: logging.Logger | None = None, storage: Storage | None = None) -> None:
         self.config = config or GatewayConfig()
         self.log = logger or logging.getLogger("asyncgate.gateway")
         # One hub for the whole gateway: `inproc` pipes connect streams across APIs and instances.
         self.hub = InprocHub()
+        # Keys, policies and counters: in memory, or shared with other gateway processes (Redis).
+        self.storage = storage or open_storage(self.config.resolved_storage())
         # API keys (Tyk sessions), shared by every API; the management API's /keys changes them.
-        self.keys: KeyStore = MemoryKeyStore()
+        self.keys = KeyStore(self.storage.records("keys"))
         # Rate-limit logs and quota counters, shared by every API (a key's limits hold across APIs).
-        self.limiter: Limiter = MemoryLimiter()
+        self.limiter: Limiter = self.storage.limiter
         apis = list(apis)
         errors = check_together(apis)
         if errors:

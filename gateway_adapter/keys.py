@@ -10,9 +10,9 @@ the key) that the management API uses; listings show ids and aliases, never keys
 Session fields (Tyk): `alias`, `rate`/`per`, `quota_max`/`quota_renewal_rate` (enforced per request by
 limits.py), `expires` (unix seconds, 0 = never), `access_rights` ({api_id: {...}}: a key gives access only
 to the APIs listed there — closed by default, unlike Tyk's legacy "empty means all"), `is_inactive`,
-`meta_data`, `tags`.
+`meta_data`, `tags`, `policies` (ids of policies applied to the key).
 
-Storage is behind the KeyStore protocol; MemoryKeyStore is the embedded default (Redis comes later).
+Sessions are kept as Records (storage/): in memory by default, or in Redis shared by several gateways.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
+
+from .storage import DuplicateIndex, MemoryRecords, Records
 
 SALT_ENV = "ASYNCGATE_KEY_SALT"
 
@@ -48,6 +50,7 @@ class Session:
     is_inactive: bool = False
     meta_data: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
     created: int = 0
 
     def expired(self, now: float | None = None) -> bool:
@@ -75,6 +78,7 @@ _FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
     "is_inactive": ((bool,), False),
     "meta_data": ((dict,), {}),
     "tags": ((list,), []),
+    "policies": ((list,), []),
 }
 _IGNORED = {"id", "key", "key_hash", "created"}
 
@@ -97,8 +101,9 @@ def session_fields(body: Any) -> dict[str, Any]:
         if name in ("rate", "per", "expires") and value < 0:
             raise KeyError_(f"{name}: must not be negative")
         values[name] = type(value)(value) if isinstance(value, (dict, list)) else value
-    if not all(isinstance(t, str) for t in values["tags"]):
-        raise KeyError_("tags: expected a list of strings")
+    for name in ("tags", "policies"):
+        if not all(isinstance(t, str) for t in values[name]):
+            raise KeyError_(f"{name}: expected a list of strings")
     for api_id, rights in values["access_rights"].items():
         if not isinstance(rights, dict):
             raise KeyError_(f"access_rights.{api_id}: expected an object (e.g. {{\"api_id\": \"{api_id}\"}})")
@@ -120,66 +125,64 @@ class KeyHasher:
         return "KeyHasher(<secret salt>)"
 
 
-class KeyStore(Protocol):
-    """Where sessions are kept (in memory now; Redis later). Every method may do I/O."""
+class KeyStore:
+    """Sessions on a Records namespace: by id, with the key's hash as a unique index (the lookup)."""
+
+    def __init__(self, records: Records | None = None, hasher: KeyHasher | None = None) -> None:
+        self.records: Records = records if records is not None else MemoryRecords()
+        self.hash = hasher or KeyHasher()
 
     async def create(self, values: Mapping[str, Any]) -> tuple[str, Session]:
         """Store a new session; return (the key, shown once, and the session)."""
-        ...
-
-    async def get(self, key_id: str) -> Session | None: ...
-
-    async def list(self) -> list[Session]: ...
-
-    async def update(self, key_id: str, values: Mapping[str, Any]) -> Session | None: ...
-
-    async def delete(self, key_id: str) -> bool: ...
-
-    async def lookup(self, key: str) -> Session | None:
-        """The session of a presented key, or None."""
-        ...
-
-
-class MemoryKeyStore:
-    """The embedded key store: sessions by id, and an index from key hash to id."""
-
-    def __init__(self, hasher: KeyHasher | None = None) -> None:
-        self.hash = hasher or KeyHasher()
-        self._sessions: dict[str, Session] = {}
-        self._by_hash: dict[str, str] = {}
-
-    async def create(self, values: Mapping[str, Any]) -> tuple[str, Session]:
-        key = secrets.token_urlsafe(32)
-        digest = self.hash(key)
-        key_id = secrets.token_hex(8)
-        while key_id in self._sessions:
-            key_id = secrets.token_hex(8)
-        session = Session(id=key_id, key_hash=digest, created=int(time.time()), **dict(values))
-        self._sessions[key_id] = session
-        self._by_hash[digest] = key_id
-        return key, session
+        while True:
+            key = secrets.token_urlsafe(32)
+            session = Session(id=secrets.token_hex(8), key_hash=self.hash(key), created=int(time.time()),
+                              **dict(values))
+            try:
+                if await self.records.put(session.id, _record(session), _index(session), create=True):
+                    return key, session
+            except DuplicateIndex:  # a 256-bit key drawn twice: draw again
+                continue
 
     async def get(self, key_id: str) -> Session | None:
-        return self._sessions.get(key_id)
+        return _session(await self.records.get(key_id))
 
     async def list(self) -> list[Session]:
-        return sorted(self._sessions.values(), key=lambda s: (s.created, s.id))
+        sessions = [_session(r) for r in await self.records.list()]
+        return sorted((s for s in sessions if s is not None), key=lambda s: (s.created, s.id))
 
     async def update(self, key_id: str, values: Mapping[str, Any]) -> Session | None:
-        session = self._sessions.get(key_id)
+        session = await self.get(key_id)
         if session is None:
             return None
         updated = dataclasses.replace(session, **dict(values))
-        self._sessions[key_id] = updated
+        await self.records.put(key_id, _record(updated), _index(updated))
         return updated
 
     async def delete(self, key_id: str) -> bool:
-        session = self._sessions.pop(key_id, None)
-        if session is None:
-            return False
-        self._by_hash.pop(session.key_hash, None)
-        return True
+        return await self.records.delete(key_id)
 
     async def lookup(self, key: str) -> Session | None:
-        key_id = self._by_hash.get(self.hash(key))
-        return self._sessions.get(key_id) if key_id is not None else None
+        """The session of a presented key, or None."""
+        return _session(await self.records.find("hash", self.hash(key)))
+
+
+MemoryKeyStore = KeyStore  # the embedded default: KeyStore() keeps its records in memory
+
+
+def _record(session: Session) -> dict[str, Any]:
+    return dataclasses.asdict(session)
+
+
+def _index(session: Session) -> dict[str, str]:
+    return {"hash": session.key_hash}
+
+
+_SESSION_FIELDS = {f.name for f in dataclasses.fields(Session)}
+
+
+def _session(record: Mapping[str, Any] | None) -> Session | None:
+    if record is None:
+        return None
+    # Fields a newer gateway wrote and this one does not know are ignored rather than fatal.
+    return Session(**{k: v for k, v in record.items() if k in _SESSION_FIELDS})

@@ -42,8 +42,10 @@ class Limit:
 class Verdict:
     allowed: bool
     retry_after: float = 0.0  # seconds until a request could pass (when refused)
-    counter: str = ""  # the counter that refused
-    remaining: int = 0  # quotas: what is left after this request
+    counter: str = ""  # the counter that refused (or, when allowed, the one with the least room left)
+    remaining: int = 0  # what is left of that counter's limit or quota after this request
+    limit: float = 0.0  # that counter's limit (rate, or quota_max); 0 when no limit applied
+    reset: float = 0.0  # seconds until that counter has room again (rate: oldest entry leaves; quota: renewal)
 
     @property
     def retry_after_header(self) -> int:
@@ -100,9 +102,14 @@ class MemoryLimiter:
                     refused = Verdict(False, wait, limit.counter)
         if refused is not None:
             return refused
+        tightest = ALLOWED
         for limit in active:
-            self._logs.setdefault(limit.counter, deque()).append(now)
-        return ALLOWED
+            log = self._logs.setdefault(limit.counter, deque())
+            log.append(now)
+            remaining = int(limit.rate) - len(log)
+            if tightest is ALLOWED or remaining < tightest.remaining:
+                tightest = Verdict(True, 0.0, limit.counter, remaining, limit.rate, log[0] + limit.per - now)
+        return tightest
 
     async def consume_quota(self, counter: str, maximum: int, renewal: float) -> Verdict:
         if maximum <= 0:
@@ -115,9 +122,10 @@ class MemoryLimiter:
             renews = math.inf  # never renews
         if used >= maximum:
             self._quotas[counter] = (used, renews)
-            return Verdict(False, renews - now if renews != math.inf else 0.0, counter, 0)
+            wait = renews - now if renews != math.inf else 0.0
+            return Verdict(False, wait, counter, 0, maximum, wait)
         self._quotas[counter] = (used + 1, renews)
-        return Verdict(True, remaining=maximum - used - 1)
+        return Verdict(True, 0.0, counter, maximum - used - 1, maximum, renews - now if renews != math.inf else 0.0)
 
     async def reset_quota(self, counter: str) -> None:
         self._quotas.pop(counter, None)

@@ -7,8 +7,8 @@
 - check.py: authenticating one request against the policy and the key store, before any stream is touched.
 """
 
-from .check import Denial, Identity, authenticate
+from .check import Denial, Identity, authenticate, authorize
 from .origin import origin_denial
 from .policy import AuthPolicy, read_policy
 
-__all__ = ["AuthPolicy", "Denial", "Identity", "authenticate", "origin_denial", "read_policy"]
+__all__ = ["AuthPolicy", "Denial", "Identity", "authenticate", "authorize", "origin_denial", "read_policy"]

@@ -1,4 +1,5 @@
-"""Authenticating one request: before any stream is touched, a request either gets an Identity or a Denial.
+"""Authenticating one request: before any stream is touched, a request either gets an Identity or a Denial
+(authenticate: are the credentials valid?), then is authorized or denied (authorize: may it use this API?).
 
 Answers, as Tyk: no credentials → 401; a key that is not known → 401; an expired key → 401; an inactive
 key → 403; a key without access to this API (not in its `access_rights`) → 403. Neither the key nor its
@@ -74,9 +75,17 @@ async def _satisfy(schemes: tuple[Any, ...], scope: Scope, keys: KeyStore, api_i
             return Denial(401, "the API key presented is not valid", scheme.name)
         if session.expired():
             return Denial(401, "the API key presented has expired", scheme.name)
-        if session.is_inactive:
-            return Denial(403, "the API key presented is inactive", scheme.name)
-        if not session.allows(api_id):
-            return Denial(403, f"the API key presented has no access to API {api_id}", scheme.name)
         identity = identity or Identity(session)
     return identity or Identity(None)
+
+
+async def authorize(identity: Identity, api_id: str) -> Denial | None:
+    """May this authenticated identity use API_ID? (after authenticate: the credentials are valid)"""
+    session = identity.session
+    if session is None:
+        return None
+    if session.is_inactive:
+        return Denial(403, "the API key presented is inactive")
+    if not session.allows(api_id):
+        return Denial(403, f"the API key presented has no access to API {api_id}")
+    return None

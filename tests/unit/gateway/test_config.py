@@ -25,7 +25,7 @@ def test_defaults_and_values(tmp_path: Path) -> None:
 
 def test_errors_are_located_with_suggestions(tmp_path: Path) -> None:
     file = tmp_path / "gateway.yaml"
-    file.write_text("prot: 9000\nport: 70000\nidle_timeout: soon\nstorage: redis://localhost\n")
+    file.write_text("prot: 9000\nport: 70000\nidle_timeout: soon\nstorage: postgres://localhost\n")
     with pytest.raises(ConfigError) as exc:
         load_gateway_config(str(file), {})
     assert [str(d).replace(str(file), "G") for d in exc.value.diagnostics] == [
@@ -34,7 +34,7 @@ def test_errors_are_located_with_suggestions(tmp_path: Path) -> None:
         "apis, watch, workers, logger",
         "G:2:7: port: 70000 is not a port number (1-65535)",
         'G:3:15: idle_timeout: "soon" is not a duration (expected e.g. "500ms", "10s", "1m30s")',
-        "G:4:1: warning: storage: not implemented yet; keys, policies and counters are kept in memory",
+        "G:4:10: storage: 'postgres://localhost' is not a storage URL (memory, or redis://host:port/db)",
     ]
     with pytest.raises(ConfigError, match="no such file"):
         load_gateway_config(str(tmp_path / "missing.yaml"))
