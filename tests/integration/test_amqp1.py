@@ -333,7 +333,8 @@ output: {{ inproc: out }}
             await ch.queue_delete(queue)
             await wait_for(lambda: _logged(caplog, "lost ("))
             await ch.declare_queue(queue, durable=True)
-            await wait_for(lambda: _logged(caplog, "reconnected to"))
+            # Retries back off up to 5 s (jittered) and each attempt may be slow on a loaded machine.
+            await wait_for(lambda: _logged(caplog, "reconnected to"), timeout=25)
             await asyncio.to_thread(send_amqp1, amqp1_url, f"/amq/queue/{queue}", [ProtonMessage(body=b"two")])
             got += await asyncio.wait_for(collect(inp.hub, "out", 1), 15)
         finally:
@@ -341,7 +342,7 @@ output: {{ inproc: out }}
             await stop(inp, running)
         assert [m.raw for m in got] == [b"one", b"two"]
 
-    run(main(), timeout=40)
+    run(main(), timeout=60)
     messages = [r.getMessage() for r in caplog.records]
     assert sum(" lost (" in m for m in messages) == 1, messages
     assert sum("reconnected to" in m for m in messages) == 1, messages
