@@ -52,8 +52,22 @@ class Verdict:
         """Retry-After as HTTP writes it: whole seconds, rounded up, at least 1."""
         return max(1, math.ceil(self.retry_after - 1e-9))
 
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """X-RateLimit-Limit, -Remaining and -Reset (whole seconds until the counter has room again, rounded
+        up) of this verdict's counter; none when no limit applied."""
+        if self.limit <= 0:
+            return []
+        return [(b"x-ratelimit-limit", f"{self.limit:g}".encode()),
+                (b"x-ratelimit-remaining", str(max(0, self.remaining)).encode()),
+                (b"x-ratelimit-reset", str(max(0, math.ceil(self.reset - 1e-9))).encode())]
+
 
 ALLOWED = Verdict(True)
+
+
+def quota_counter(key_id: str) -> str:
+    """The counter of a key's quota (the management API resets it)."""
+    return f"quota:{key_id}"
 
 
 class Limiter(Protocol):
@@ -99,7 +113,7 @@ class MemoryLimiter:
                 oldest = log[len(log) - math.ceil(limit.rate)]
                 wait = oldest + limit.per - now
                 if refused is None or wait > refused.retry_after:
-                    refused = Verdict(False, wait, limit.counter)
+                    refused = Verdict(False, wait, limit.counter, 0, limit.rate, wait)
         if refused is not None:
             return refused
         tightest = ALLOWED
