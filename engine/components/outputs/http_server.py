@@ -750,7 +750,18 @@ Each client has a send buffer of `send_buffer` messages, drained by its own send
 client never delays the others. In round_robin a client whose buffer is full is passed over. In \
 broadcast, when a message does not fit, `slow_consumer: disconnect` closes that client (WebSocket \
 close code 1008, reason "slow consumer: send buffer full"; a stream response ends) and \
-`drop_oldest` drops its oldest queued messages instead. Both are counted."""
+`drop_oldest` drops its oldest queued messages instead. Both are counted.
+
+## Message rates (gateway)
+
+In the gateway, each WebSocket or stream subscriber may have a message rate: the API's \
+`x-asyncgate-message-rate: {rate, per, action}`, or its key's (or policies') \
+`message_rate`/`message_per`. At most `rate` messages in any `per` are sent to it (an exact sliding \
+window). In broadcast, the messages over it are dropped for that subscriber (`action: drop`) or the \
+subscriber is closed once what fitted was sent (`action: close`: WebSocket close 1008 naming the rate, \
+a stream response ends); both are counted (`rate_dropped`, `rate_closed`). In round_robin no message is \
+lost: a subscriber over its rate is passed over, and while no subscriber can take a message the output \
+waits, as when every buffer is full."""
 
 register(s.ComponentSpec(
     name="http_server", kind="output", category="network",
