@@ -10,6 +10,9 @@ a request refused by one limit does not consume another.
 Quotas (Tyk's `quota_max` per `quota_renewal_rate` seconds): a counter that starts with the first request and
 renews QUOTA_RENEWAL_RATE seconds later; `quota_max` -1 or 0 means unlimited, as in Tyk.
 
+Every Verdict names the counter with the least room left (or the one that refused) with its limit, what
+remains and when it resets: the gateway answers with them as X-RateLimit-Limit / -Remaining / -Reset.
+
 Counters live behind the Limiter protocol: MemoryLimiter is the embedded default (one process); a Redis
 implementation (a Lua script doing the same check-then-log atomically) can take its place.
 """
