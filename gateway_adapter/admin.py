@@ -7,11 +7,21 @@
     DELETE /_admin/apis/{id}     remove it, live: its routes 404 and its clients are closed with 1001
     GET    /_admin/streams       every running stream instance with its state and counters
     POST   /_admin/keys          create an API key (body: session fields, see keys.py); the answer holds the
-                                 key, once: only its salted hash is kept
+                                 key, once: only its salted hash is kept. Its `policies` must exist (400); without
+                                 `expires`, the longest `key_expires_in` of its policies sets it
     GET    /_admin/keys          the keys: ids, aliases and session fields, never keys or hashes
     GET    /_admin/keys/{id}     one key's session
-    PUT    /_admin/keys/{id}     replace its session fields (the key itself stays)
+    PUT    /_admin/keys/{id}     replace its session fields (the key itself stays); `?reset_quota=1` (as Tyk)
+                                 also resets its quota
     DELETE /_admin/keys/{id}     revoke it
+    DELETE /_admin/keys/{id}/quota  reset its quota (the full quota_max is available again)
+    POST   /_admin/policies      create a policy (body: policy fields, see policies.py; `id` optional, else
+                                 generated); 409 if the id exists
+    GET    /_admin/policies      the policies
+    GET    /_admin/policies/{id} one policy
+    PUT    /_admin/policies/{id} replace its fields (404 if unknown: create it with POST); applies to the keys
+                                 that name it from their next request
+    DELETE /_admin/policies/{id} remove it: keys that still name it are refused (403) until changed
 
 A definition with errors changes nothing: 400 with a problem body listing each located error. Changes are
 kept in memory (files are the durable source; see `--watch`).
@@ -20,6 +30,7 @@ kept in memory (files are the durable source; see `--watch`).
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import orjson
@@ -34,7 +45,9 @@ from engine.errors import ConfigError, Diagnostic
 from .api_runtime import BuildError
 from .apis import GATEWAY_KEY, ApiDefinition, load_api_text
 from .gateway import Gateway
+from .limits import quota_counter
 from .keys import KeyError_, session_fields
+from .policies import Policy, policy_fields
 from .problems import PROBLEM_TYPE, problem_body
 
 MAX_BODY = 4 << 20
@@ -169,24 +182,44 @@ def create_admin_app(gateway: Gateway) -> Starlette:
     async def streams(request: Request) -> Response:
         return _Json({"streams": gateway.instances()})
 
-    async def json_body(request: Request) -> Any:
+    async def json_body(request: Request, fields: Any = session_fields) -> Any:
+        """The body's fields, checked by FIELDS (session_fields or policy_fields), or the problem answer."""
         if read_only:
             return problem(409, "Conflict", "the gateway runs several worker processes, each with its own in-memory "
-                                            "key store: a key created here would reach one of them only")
+                                            "store: a key or policy changed here would reach one of them only")
         text = await body_text(request)
         if isinstance(text, Response):
             return text
         try:
-            return session_fields(orjson.loads(text))
+            body = orjson.loads(text)
+            return body, fields(body)
         except orjson.JSONDecodeError:
             return problem(400, "Bad Request", "the body is not JSON")
         except KeyError_ as exc:
             return problem(400, "Bad Request", str(exc))
 
+    async def key_body(request: Request) -> tuple[dict[str, Any], list[Policy]] | Response:
+        """A key's session fields and the policies they name (which must exist), or the problem answer."""
+        checked = await json_body(request)
+        if isinstance(checked, Response):
+            return checked
+        values, policies = checked[1], []
+        for policy_id in values["policies"]:
+            policy = await gateway.policies.get(policy_id)
+            if policy is None:
+                return problem(400, "Bad Request", f'policies: no policy with id "{policy_id}" (create it with POST '
+                                                   "/_admin/policies first)")
+            policies.append(policy)
+        return values, policies
+
     async def create_key(request: Request) -> Response:
-        values = await json_body(request)
-        if isinstance(values, Response):
-            return values
+        checked = await key_body(request)
+        if isinstance(checked, Response):
+            return checked
+        values, policies = checked
+        lifetime = max((p.key_expires_in for p in policies), default=0)
+        if not values["expires"] and lifetime > 0:
+            values["expires"] = int(time.time()) + lifetime
         key, session = await gateway.keys.create(values)
         gateway.log.info("API key %s created (alias %r)", session.id, session.alias)
         return _Json({**session.public(), "key": key}, status_code=201,
@@ -202,15 +235,69 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         return _Json(session.public())
 
     async def put_key(request: Request) -> Response:
-        values = await json_body(request)
-        if isinstance(values, Response):
-            return values
-        session = await gateway.keys.update(request.path_params["key_id"], values)
+        checked = await key_body(request)
+        if isinstance(checked, Response):
+            return checked
+        session = await gateway.keys.update(request.path_params["key_id"], checked[0])
         if session is None:
             return problem(404, "Not Found", f'no key with id "{request.path_params["key_id"]}" (keys are created '
                                              "with POST /_admin/keys)")
+        if request.query_params.get("reset_quota") in ("1", "true"):
+            await gateway.limiter.reset_quota(quota_counter(session.id))
         gateway.log.info("API key %s updated", session.id)
         return _Json(session.public())
+
+    async def reset_quota(request: Request) -> Response:
+        key_id = request.path_params["key_id"]
+        if await gateway.keys.get(key_id) is None:
+            return problem(404, "Not Found", f'no key with id "{key_id}"')
+        await gateway.limiter.reset_quota(quota_counter(key_id))
+        gateway.log.info("API key %s: quota reset", key_id)
+        return Response(status_code=204)
+
+    async def create_policy(request: Request) -> Response:
+        checked = await json_body(request, policy_fields)
+        if isinstance(checked, Response):
+            return checked
+        body, values = checked
+        policy = await gateway.policies.create(values, body.get("id") or None)
+        if policy is None:
+            return problem(409, "Conflict", f'a policy with id "{body["id"]}" exists; PUT /_admin/policies/'
+                                            f'{body["id"]} replaces it')
+        gateway.log.info("policy %s created", policy.id)
+        return _Json(dataclasses.asdict(policy), status_code=201,
+                     headers={"location": f"{request.url.path}/{policy.id}"})
+
+    async def list_policies(request: Request) -> Response:
+        return _Json({"policies": [dataclasses.asdict(p) for p in await gateway.policies.list()]})
+
+    async def get_policy(request: Request) -> Response:
+        policy = await gateway.policies.get(request.path_params["policy_id"])
+        if policy is None:
+            return problem(404, "Not Found", f'no policy with id "{request.path_params["policy_id"]}"')
+        return _Json(dataclasses.asdict(policy))
+
+    async def put_policy(request: Request) -> Response:
+        policy_id = request.path_params["policy_id"]
+        checked = await json_body(request, policy_fields)
+        if isinstance(checked, Response):
+            return checked
+        body, values = checked
+        if body.get("id") not in (None, "", policy_id):
+            return problem(400, "Bad Request", f'the body\'s id is "{body["id"]}" but the URL names "{policy_id}"')
+        policy = await gateway.policies.update(policy_id, values)
+        if policy is None:
+            return problem(404, "Not Found", f'no policy with id "{policy_id}" (policies are created with POST '
+                                             "/_admin/policies)")
+        gateway.log.info("policy %s updated", policy_id)
+        return _Json(dataclasses.asdict(policy))
+
+    async def delete_policy(request: Request) -> Response:
+        policy_id = request.path_params["policy_id"]
+        if not await gateway.policies.delete(policy_id):
+            return problem(404, "Not Found", f'no policy with id "{policy_id}"')
+        gateway.log.info("policy %s deleted", policy_id)
+        return Response(status_code=204)
 
     async def delete_key(request: Request) -> Response:
         key_id = request.path_params["key_id"]
@@ -237,4 +324,10 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         Route("/keys/{key_id}", get_key, methods=["GET"]),
         Route("/keys/{key_id}", put_key, methods=["PUT"]),
         Route("/keys/{key_id}", delete_key, methods=["DELETE"]),
+        Route("/keys/{key_id}/quota", reset_quota, methods=["DELETE"]),
+        Route("/policies", list_policies, methods=["GET"]),
+        Route("/policies", create_policy, methods=["POST"]),
+        Route("/policies/{policy_id}", get_policy, methods=["GET"]),
+        Route("/policies/{policy_id}", put_policy, methods=["PUT"]),
+        Route("/policies/{policy_id}", delete_policy, methods=["DELETE"]),
     ], exception_handlers={404: not_found, 405: not_allowed})

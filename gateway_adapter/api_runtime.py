@@ -13,20 +13,22 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from engine.config.loader import LoadedConfig
 from engine.errors import ComponentError, ConfigError
 from engine.runtime.http import Receive, Scope, Send, normalise
 from engine.runtime.inproc import InprocHub
+from engine.runtime.message_rate import MessageRate
 
 from . import context_vars
 from .apis import ApiDefinition
 from .auth import Denial, authenticate, authorize, origin_denial
 from .instance import StreamInstance
 from .keys import KeyStore, MemoryKeyStore, Session
-from .limits import Limit, Limiter, MemoryLimiter
+from .limits import Limit, Limiter, MemoryLimiter, Verdict, quota_counter
+from .policies import PolicyStore
 from .problems import deny, not_found
 
 if TYPE_CHECKING:
@@ -50,9 +52,11 @@ def only_stream(loaded: LoadedConfig, name: str) -> LoadedConfig:
 
 class ApiRuntime:
     def __init__(self, api: ApiDefinition, config: "GatewayConfig", hub: InprocHub,
-                 logger: logging.Logger, keys: KeyStore | None = None, limiter: Limiter | None = None) -> None:
+                 logger: logging.Logger, keys: KeyStore | None = None, limiter: Limiter | None = None,
+                 policies: PolicyStore | None = None) -> None:
         self.api = api
         self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
+        self.policies = policies if policies is not None else PolicyStore()
         self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
         self.config = config
         self.hub = hub
@@ -157,13 +161,14 @@ class ApiRuntime:
             await deny(scope, receive, send, 403, "Forbidden", refused)
             return
         identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
-        denial = identity if isinstance(identity, Denial) else await authorize(identity, self.api.id)
-        if denial is not None:
-            await deny(scope, receive, send, denial.status, denial.title, denial.detail,
-                       headers=denial.headers(self.api.id))
+        if not isinstance(identity, Denial):
+            identity = await authorize(identity, self.api.id, self.policies)
+        if isinstance(identity, Denial):
+            await deny(scope, receive, send, identity.status, identity.title, identity.detail,
+                       headers=identity.headers(self.api.id))
             return
-        assert not isinstance(identity, Denial)
-        if not await self._within_limits(scope, receive, send, identity.session):
+        limit_headers = await self._within_limits(scope, receive, send, identity.session)
+        if limit_headers is None:
             return
         kind = "websocket" if scope["type"] == "websocket" else "http"
         route = normalise(path)
@@ -214,35 +219,52 @@ class ApiRuntime:
             child["root_path"] = root_path
             child["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
                                   "context": context}
+            message_rate = self._message_rate(identity.session)
+            if message_rate is not None:  # for the http_server output's subscribers
+                child["asyncgate"]["message_rate"] = message_rate
             if identity.session is not None:  # who the request authenticated as (never the key)
                 child["asyncgate"]["auth"] = identity.context()
-            await app(child, receive, send)
+            await app(child, receive, with_headers(send, limit_headers) if limit_headers else send)
 
-    async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None) -> bool:
+    async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None
+                             ) -> list[tuple[bytes, bytes]] | None:
         """Count an authenticated request against the API's and its key's rate limits, then the key's quota;
-        refuse it (429 with Retry-After, or 403 for a spent quota; before any upgrade) when over one."""
+        refuse it (429 with Retry-After, or 403 for a spent quota; before any upgrade) when over one. Returns
+        the X-RateLimit headers of the tightest limit or quota for the response, or None once refused."""
         limits: list[Limit] = []
         if self.api.rate_limit is not None:
             requests, per = self.api.rate_limit
             limits.append(Limit(f"api:{self.api.id}", requests, per))
-        if session is not None and session.rate > 0 and session.per > 0:
+        if session is not None and session.rate > 0 and session.per > 0 and not self.api.skip_rate_limit:
             limits.append(Limit(f"key:{session.id}", session.rate, session.per))
+        tightest: Verdict | None = None
         if limits:
-            verdict = await self.limiter.hit(limits)
-            if not verdict.allowed:
-                whose = "this API key" if verdict.counter.startswith("key:") else f"API {self.api.id}"
+            tightest = await self.limiter.hit(limits)
+            if not tightest.allowed:
+                whose = "this API key" if tightest.counter.startswith("key:") else f"API {self.api.id}"
+                retry = str(tightest.retry_after_header).encode()
                 await deny(scope, receive, send, 429, "Too Many Requests",
-                           f"rate limit of {whose} exceeded; retry after {verdict.retry_after_header}s",
-                           close_code=1008, headers=[(b"retry-after", str(verdict.retry_after_header).encode())])
-                return False
-        if session is not None and session.quota_max > 0:
-            verdict = await self.limiter.consume_quota(f"quota:{session.id}", session.quota_max,
-                                                       session.quota_renewal_rate)
-            if not verdict.allowed:
+                           f"rate limit of {whose} exceeded; retry after {tightest.retry_after_header}s",
+                           close_code=1008, headers=[(b"retry-after", retry), *tightest.headers()])
+                return None
+        if session is not None and session.quota_max > 0 and not self.api.skip_quota:
+            quota = await self.limiter.consume_quota(quota_counter(session.id), session.quota_max,
+                                                     session.quota_renewal_rate)
+            if not quota.allowed:
                 await deny(scope, receive, send, 403, "Forbidden", "quota exceeded for this API key",
-                           close_code=1008)
-                return False
-        return True
+                           close_code=1008, headers=quota.headers())
+                return None
+            if tightest is None or not tightest.limit or quota.remaining < tightest.remaining:
+                tightest = quota
+        return tightest.headers() if tightest is not None else []
+
+    def _message_rate(self, session: Session | None) -> MessageRate | None:
+        """The message rate of this request's subscriptions: its key's (or policies'), else the API's."""
+        api_rate = self.api.message_rate
+        if session is not None and session.message_rate > 0 and session.message_per > 0:
+            return MessageRate(session.message_rate, session.message_per,
+                               api_rate.action if api_rate is not None else "drop")
+        return api_rate
 
     def instance_for(self, stream: str, values: dict[str, str]) -> StreamInstance:
         """The instance of template STREAM for these values, created (and started) on first use."""
@@ -292,3 +314,14 @@ class ApiRuntime:
 
 class TooManyInstances(Exception):
     pass
+
+
+def with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """SEND, adding HEADERS to the response's start (or to a WebSocket handshake's accept)."""
+    async def sending(message: Any) -> None:
+        kind = message["type"]
+        if kind in ("http.response.start", "websocket.accept"):
+            message = {**message, "headers": [*message.get("headers", ()), *headers]}
+        await send(message)
+
+    return sending

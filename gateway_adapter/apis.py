@@ -12,7 +12,14 @@ gateway part. What AsyncGate implements of `x-tyk-api-gateway`:
   `apiKey` is implemented, other scheme types refuse every request with 401), and
   `middleware.global.cors.allowedOrigins` for the WebSocket Origin check (auth/origin.py);
 - `upstream.rateLimit: {enabled, requests, per}` (`per` a duration such as "1s" or "60s"): at most `requests`
-  requests in any `per` of the API's traffic (exact sliding window, limits.py), refused with 429.
+  requests in any `per` of the API's traffic (exact sliding window, limits.py), refused with 429;
+- `middleware.global.skipRateLimit` / `skipQuota` (Tyk classic `disable_rate_limit` / `disable_quota`):
+  keys' rate limits / quotas are not counted on this API (its own `upstream.rateLimit` still is).
+
+Ours, beyond Tyk: the top-level `x-asyncgate-message-rate: {rate, per, action}`: each subscriber of the
+API's http_server outputs (WebSocket, SSE, chunked stream) is sent at most `rate` messages in any `per`;
+`action: drop` (default) drops the ones over it for that subscriber, `close` closes it (WebSocket 1008). A
+key's (or its policies') `message_rate`/`message_per` override the rate (engine/runtime/message_rate.py).
 
 Every other Tyk field that is switched on is reported as a located warning (`not implemented`), never
 silently taken for something else; a field Tyk does not know either is a warning with a "did you mean".
@@ -32,12 +39,15 @@ from engine.config.validate import Validator, path_text
 from engine.errors import ConfigError, Diagnostic
 from engine.registry import suggest
 
+from engine.runtime.message_rate import ACTIONS, MessageRate
+
 from . import context_vars
 from .auth import AuthPolicy, read_policy
 from .auth.policy import authentication_enabled as _authentication_enabled
 
 GATEWAY_KEY = "x-tyk-api-gateway"
 STREAMING_KEY = "x-tyk-streaming"
+MESSAGE_RATE_KEY = "x-asyncgate-message-rate"
 
 # Paths the gateway itself answers; no API may listen on them.
 RESERVED_PATHS = ("/_admin", "/healthz", "/readyz")
@@ -88,7 +98,12 @@ GATEWAY_SPEC = s.obj(
                 *_tyk("pluginConfig", "cors", "prePlugin", "prePlugins", "postAuthenticationPlugin",
                       "postAuthenticationPlugins", "postPlugin", "postPlugins", "responsePlugin", "responsePlugins",
                       "cache", "transformRequestHeaders", "transformResponseHeaders", "trafficLogs",
-                      "requestSizeLimit", "ignoreCase", "skipRateLimit", "skipQuota", "skipQuotaReset"),
+                      "requestSizeLimit", "ignoreCase", "skipQuotaReset"),
+                s.boolean("skipRateLimit", "Do not count keys' rate limits on this API (Tyk classic "
+                                           "`disable_rate_limit`); the API's own `upstream.rateLimit` still counts.",
+                          False),
+                s.boolean("skipQuota", "Do not count keys' quotas on this API (Tyk classic `disable_quota`).",
+                          False),
                 default={}),
           *_tyk("operations"),
           default={}),
@@ -102,6 +117,14 @@ GATEWAY_SPEC = s.obj(
           *_tyk("url", "proxy", "serviceDiscovery", "uptimeTests", "test", "mutualTLS", "certificatePinning",
                 "authentication", "loadBalancing", "preserveHostHeader", "preserveTrailingSlash", "tlsTransport"),
           default={}),
+)
+
+MESSAGE_RATE_SPEC = s.obj(
+    MESSAGE_RATE_KEY, "AsyncGate's per-subscriber message rate for the API's subscriptions.",
+    s.integer("rate", "The most messages sent to one subscriber in any window of `per`.", examples=(5,)),
+    s.duration("per", 'The window, e.g. "1s" or "60s".', examples=("1s",)),
+    s.string("action", "What happens to a subscriber over its rate: `drop` the messages over it, or `close` "
+                       "its connection (WebSocket close 1008).", "drop", options=ACTIONS),
 )
 
 
@@ -123,6 +146,11 @@ class ApiDefinition:
     auth: AuthPolicy = field(default_factory=AuthPolicy)
     # upstream.rateLimit when enabled: (requests, per seconds)
     rate_limit: tuple[int, float] | None = None
+    # middleware.global.skipRateLimit / skipQuota: keys' rate limits / quotas are not counted here
+    skip_rate_limit: bool = False
+    skip_quota: bool = False
+    # x-asyncgate-message-rate: each subscriber's message rate (a key's message_rate/message_per override it)
+    message_rate: MessageRate | None = None
 
     @property
     def prefix(self) -> str:
@@ -253,6 +281,8 @@ def _finish(loaded: LoadedConfig, file: str, text: str | None) -> ApiDefinition:
         streams=loaded, source=file, text=text,
         listen_at=locations.value((GATEWAY_KEY, "server", "listenPath", "value")),
         requires_auth=policy.enabled, auth=policy, rate_limit=_rate_limit(conf),
+        skip_rate_limit=conf["middleware"]["global"]["skipRateLimit"],
+        skip_quota=conf["middleware"]["global"]["skipQuota"], message_rate=conf["message_rate"],
     )
     warnings += context_vars.lint(api)
     if not loaded.streams:
@@ -312,6 +342,7 @@ def _validate_gateway(document: dict[str, Any], locations: Locations
                                                          f"{GATEWAY_KEY}.server.authentication is enabled (as in Tyk): "
                                                          "the API is served without credentials", at_key=True,
                                           severity="warning"))
+    message_rate = _message_rate(document, v)
     gateway = document.get(GATEWAY_KEY)
     if gateway is None:
         v.error((), f"not an API definition for the gateway: {GATEWAY_KEY}.server.listenPath.value is missing "
@@ -351,7 +382,25 @@ def _validate_gateway(document: dict[str, Any], locations: Locations
                                        f'(it is part of the management API\'s URLs)')
     if not conf["info"]["name"] and not _title(document) and not api_id:
         v.error(base + ("info",), "info.name: the API needs a name (or an id)")
+    conf["message_rate"] = message_rate
     return v.errors, v.warnings, conf
+
+
+def _message_rate(document: dict[str, Any], v: Validator) -> MessageRate | None:
+    if MESSAGE_RATE_KEY not in document:
+        return None
+    base = (MESSAGE_RATE_KEY,)
+    errors = len(v.errors)
+    conf = v.object(MESSAGE_RATE_SPEC, document[MESSAGE_RATE_KEY], base)
+    if conf is None or len(v.errors) > errors:
+        return None
+    if conf["rate"] < 1:
+        v.error(base + ("rate",), f"{MESSAGE_RATE_KEY}.rate: must be at least 1 (got {conf['rate']})")
+    if conf["per"] <= 0:
+        v.error(base + ("per",), f'{MESSAGE_RATE_KEY}.per: must be a positive duration (e.g. "1s")')
+    if len(v.errors) > errors:
+        return None
+    return MessageRate(conf["rate"], conf["per"], conf["action"])
 
 
 def _prune_unknown(spec: s.Field, value: Any, path: tuple[Any, ...], v: Validator) -> Any:

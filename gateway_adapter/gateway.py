@@ -20,6 +20,7 @@ from .apis import ApiDefinition, check_together
 from .config import GatewayConfig
 from .keys import KeyStore
 from .limits import Limiter
+from .policies import PolicyStore
 from .storage import Storage, open_storage
 
 
@@ -34,6 +35,8 @@ class Gateway:
         self.storage = storage or open_storage(self.config.resolved_storage())
         # API keys (Tyk sessions), shared by every API; the management API's /keys changes them.
         self.keys = KeyStore(self.storage.records("keys"))
+        # Policies (Tyk security policies) the keys refer to; the management API's /policies changes them.
+        self.policies = PolicyStore(self.storage.records("policies"))
         # Rate-limit logs and quota counters, shared by every API (a key's limits hold across APIs).
         self.limiter: Limiter = self.storage.limiter
         apis = list(apis)
@@ -52,7 +55,7 @@ class Gateway:
         self.watcher: Any = None
 
     def _runtime(self, api: ApiDefinition) -> ApiRuntime:
-        return ApiRuntime(api, self.config, self.hub, self.log, self.keys, self.limiter)
+        return ApiRuntime(api, self.config, self.hub, self.log, self.keys, self.limiter, self.policies)
 
     def _reindex(self) -> None:
         """Active APIs, longest listen path first: a request goes to the longest one that matches."""

@@ -10,7 +10,8 @@ the key) that the management API uses; listings show ids and aliases, never keys
 Session fields (Tyk): `alias`, `rate`/`per`, `quota_max`/`quota_renewal_rate` (enforced per request by
 limits.py), `expires` (unix seconds, 0 = never), `access_rights` ({api_id: {...}}: a key gives access only
 to the APIs listed there — closed by default, unlike Tyk's legacy "empty means all"), `is_inactive`,
-`meta_data`, `tags`, `policies` (ids of policies applied to the key).
+`meta_data`, `tags`, `policies` (ids of policies applied to the key: policies.py), and ours:
+`message_rate`/`message_per` (the most messages each of the key's subscriptions is sent in any window).
 
 Sessions are kept as Records (storage/): in memory by default, or in Redis shared by several gateways.
 """
@@ -51,6 +52,10 @@ class Session:
     meta_data: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)
+    # At most message_rate messages in any message_per seconds to each of the key's subscriptions (0: the
+    # API's x-asyncgate-message-rate, if any).
+    message_rate: int = 0
+    message_per: float = 0.0
     created: int = 0
 
     def expired(self, now: float | None = None) -> bool:
@@ -67,7 +72,8 @@ class Session:
 
 
 # field → (types accepted, default)
-_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
+Fields = dict[str, tuple[tuple[type, ...], Any]]
+_FIELDS: Fields = {
     "alias": ((str,), ""),
     "rate": ((int, float), 0.0),
     "per": ((int, float), 0.0),
@@ -79,34 +85,47 @@ _FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
     "meta_data": ((dict,), {}),
     "tags": ((list,), []),
     "policies": ((list,), []),
+    "message_rate": ((int,), 0),
+    "message_per": ((int, float), 0.0),
 }
 _IGNORED = {"id", "key", "key_hash", "created"}
+# Fields that are counts or durations.
+_NOT_NEGATIVE = {"rate", "per", "expires", "message_rate", "message_per", "key_expires_in"}
 
 
 def session_fields(body: Any) -> dict[str, Any]:
     """The session fields of a management API body, checked; raises KeyError_ with a clear message."""
+    return checked_fields(body, _FIELDS, _IGNORED, "key's session")
+
+
+def checked_fields(body: Any, fields: Fields, ignored: set[str], what: str) -> dict[str, Any]:
+    """The FIELDS of a management API BODY (a key's or a policy's), with defaults, type-checked; unknown
+    fields (other than IGNORED) are refused. Raises KeyError_ naming the field and what is wrong with it."""
     if not isinstance(body, dict):
-        raise KeyError_("the body must be a JSON object with the key's session fields")
-    unknown = sorted(set(body) - set(_FIELDS) - _IGNORED)
+        raise KeyError_(f"the body must be a JSON object with the {what} fields")
+    unknown = sorted(set(body) - set(fields) - ignored)
     if unknown:
-        raise KeyError_(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(_FIELDS)}")
+        raise KeyError_(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(fields)}")
     values: dict[str, Any] = {}
-    for name, (types, default) in _FIELDS.items():
+    for name, (types, default) in fields.items():
         value = body.get(name, default)
         if value is None:
             value = default
         if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             kinds = " or ".join(t.__name__ for t in types)
             raise KeyError_(f"{name}: expected {kinds}, got {type(value).__name__}")
-        if name in ("rate", "per", "expires") and value < 0:
+        if name in _NOT_NEGATIVE and value < 0:
             raise KeyError_(f"{name}: must not be negative")
         values[name] = type(value)(value) if isinstance(value, (dict, list)) else value
     for name in ("tags", "policies"):
-        if not all(isinstance(t, str) for t in values[name]):
+        if name in values and not all(isinstance(t, str) for t in values[name]):
             raise KeyError_(f"{name}: expected a list of strings")
-    for api_id, rights in values["access_rights"].items():
+    for api_id, rights in values.get("access_rights", {}).items():
         if not isinstance(rights, dict):
             raise KeyError_(f"access_rights.{api_id}: expected an object (e.g. {{\"api_id\": \"{api_id}\"}})")
+    if (values.get("message_rate", 0) > 0) != (values.get("message_per", 0) > 0):
+        raise KeyError_("message_rate and message_per: set both (at most message_rate messages in any "
+                        "message_per seconds) or neither")
     return values
 
 

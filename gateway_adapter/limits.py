@@ -10,6 +10,9 @@ a request refused by one limit does not consume another.
 Quotas (Tyk's `quota_max` per `quota_renewal_rate` seconds): a counter that starts with the first request and
 renews QUOTA_RENEWAL_RATE seconds later; `quota_max` -1 or 0 means unlimited, as in Tyk.
 
+Every Verdict names the counter with the least room left (or the one that refused) with its limit, what
+remains and when it resets: the gateway answers with them as X-RateLimit-Limit / -Remaining / -Reset.
+
 Counters live behind the Limiter protocol: MemoryLimiter is the embedded default (one process); a Redis
 implementation (a Lua script doing the same check-then-log atomically) can take its place.
 """
@@ -52,8 +55,22 @@ class Verdict:
         """Retry-After as HTTP writes it: whole seconds, rounded up, at least 1."""
         return max(1, math.ceil(self.retry_after - 1e-9))
 
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """X-RateLimit-Limit, -Remaining and -Reset (whole seconds until the counter has room again, rounded
+        up) of this verdict's counter; none when no limit applied."""
+        if self.limit <= 0:
+            return []
+        return [(b"x-ratelimit-limit", f"{self.limit:g}".encode()),
+                (b"x-ratelimit-remaining", str(max(0, self.remaining)).encode()),
+                (b"x-ratelimit-reset", str(max(0, math.ceil(self.reset - 1e-9))).encode())]
+
 
 ALLOWED = Verdict(True)
+
+
+def quota_counter(key_id: str) -> str:
+    """The counter of a key's quota (the management API resets it)."""
+    return f"quota:{key_id}"
 
 
 class Limiter(Protocol):
@@ -99,7 +116,7 @@ class MemoryLimiter:
                 oldest = log[len(log) - math.ceil(limit.rate)]
                 wait = oldest + limit.per - now
                 if refused is None or wait > refused.retry_after:
-                    refused = Verdict(False, wait, limit.counter)
+                    refused = Verdict(False, wait, limit.counter, 0, limit.rate, wait)
         if refused is not None:
             return refused
         tightest = ALLOWED

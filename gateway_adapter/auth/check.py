@@ -4,16 +4,22 @@
 Answers, as Tyk: no credentials → 401; a key that is not known → 401; an expired key → 401; an inactive
 key → 403; a key without access to this API (not in its `access_rights`) → 403. Neither the key nor its
 hash appears in a response or in the logs.
+
+A session with `policies` is authorized by the rules its policies give it (policies.py): the access rights,
+limits and message rate that `authorize` returns in the Identity are the effective ones; an unknown or
+inactive policy → 403.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from engine.runtime.http import Scope
 
 from ..keys import KeyStore, Session
+from ..policies import PolicyStore
 from .policy import AuthPolicy
 
 
@@ -79,13 +85,20 @@ async def _satisfy(schemes: tuple[Any, ...], scope: Scope, keys: KeyStore, api_i
     return identity or Identity(None)
 
 
-async def authorize(identity: Identity, api_id: str) -> Denial | None:
-    """May this authenticated identity use API_ID? (after authenticate: the credentials are valid)"""
+async def authorize(identity: Identity, api_id: str, policies: PolicyStore) -> Identity | Denial:
+    """May this authenticated identity use API_ID? (after authenticate: the credentials are valid)
+    Returns the identity with its effective session (its policies applied), or why not."""
     session = identity.session
     if session is None:
-        return None
+        return identity
+    if session.policies:
+        effective = await policies.effective(session)
+        if isinstance(effective, str):
+            return Denial(403, f"{effective} (a policy of the credentials presented)")
+        session = effective
+        identity = dataclasses.replace(identity, session=session)
     if session.is_inactive:
         return Denial(403, "the API key presented is inactive")
     if not session.allows(api_id):
         return Denial(403, f"the API key presented has no access to API {api_id}")
-    return None
+    return identity

@@ -30,6 +30,16 @@ every subscriber, WebSocket clients with CODE) then `await wait_clients_closed()
 `subscribe(kind)` / `unsubscribe(sub)` to serve subscribers without the ASGI handlers here.
 `engine.components._http.http_components(routes)` finds the components behind a route table.
 
+Message rates. A subscriber may be given a message rate (engine/runtime/message_rate.py: the gateway
+passes one in `scope["asyncgate"]["message_rate"]` from the API's `x-asyncgate-message-rate` or the key's
+`message_rate`/`message_per`): at most RATE messages in any PER seconds are sent to it, checked once per
+batch. In broadcast, the messages over its rate are dropped for that subscriber (`action: drop`, counted
+in `rate_dropped`) or it is closed (`action: close`: WebSocket close 1008 naming the rate, a chunked
+stream ends; counted in `rate_closed`), after what fitted was sent. In round_robin no message is lost: a
+subscriber over its rate is passed over like one whose buffer is full, the batch (or what of it does
+not fit) goes to the next one, and while every subscriber is over its rate or full, `write` waits until
+one has room again. Long-polls have no message rate (each is one request, rate-limited as such).
+
 Pre-framed WebSocket sends. Where the server offers the `asyncgate.websocket.frames` ASGI extension
 (engine/runtime/ws_frames.py: `asyncgate serve` and `asyncgate run` install it into Hypercorn), a
 WebSocket subscriber is `framed`: each message's complete WebSocket frame is built once (shared by
@@ -57,6 +67,7 @@ from ...errors import ComponentError
 from ...message import Batch
 from ...registry import register
 from ...runtime.http import Receive, Scope, Send, send_problem
+from ...runtime.message_rate import MessageRate, MessageWindow
 from ...runtime.ws_frames import EXTENSION as WS_FRAMES_EXTENSION
 from ...runtime.ws_frames import frame as ws_frame
 from .._http import CORS_FIELD, Cors, encode_multipart, method_not_allowed
@@ -96,9 +107,11 @@ class Subscriber:
         "remote",
         "sending",
         "task",
+        "window",
     )
 
-    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "", framed: bool = False) -> None:
+    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "", framed: bool = False,
+                 message_rate: MessageRate | None = None) -> None:
         self.kind = kind
         # A WebSocket subscriber whose frames are complete pre-built WebSocket frames (see the module doc).
         self.framed = framed
@@ -112,6 +125,7 @@ class Subscriber:
         self.future: asyncio.Future[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.window = MessageWindow(message_rate) if message_rate is not None else None
 
     def has_room(self, count: int) -> bool:
         if self.kind == "poll":
@@ -185,7 +199,8 @@ class HttpServerOutput(Output):
         self._last_write = 0.0
         self._write_gap = float("inf")  # between the last two writes (seconds): the coalescing hint
         self.counters = {"connections_total": 0, "queued": 0, "delivered": 0, "dropped": 0,
-                         "discarded": 0, "disconnected_slow": 0, "poll_timeouts": 0}
+                         "discarded": 0, "disconnected_slow": 0, "poll_timeouts": 0,
+                         "rate_dropped": 0, "rate_closed": 0}
 
     # -- wiring --------------------------------------------------------------------
     def bind(self, component: Any, ctx: Any) -> None:
@@ -211,7 +226,8 @@ class HttpServerOutput(Output):
     def stats(self) -> dict[str, Any]:
         """Counters for metrics: connected clients (by kind), messages queued to clients, written
         to them (`delivered`), dropped by drop_oldest, discarded (left in the buffer of a client
-        that went away), and clients disconnected for being slow."""
+        that went away), clients disconnected for being slow, and messages dropped / clients closed for
+        being over their message rate."""
         by_kind = {"ws": 0, "stream": 0, "poll": 0}
         for sub in self._subs:
             by_kind[sub.kind] += 1
@@ -220,15 +236,18 @@ class HttpServerOutput(Output):
                 "fan_out": "broadcast" if self.broadcast else "round_robin"}
 
     # -- subscribers -----------------------------------------------------------------
-    def subscribe(self, kind: SubscriberKind, remote: str = "", framed: bool = False) -> Subscriber:
+    def subscribe(self, kind: SubscriberKind, remote: str = "", framed: bool = False,
+                  message_rate: MessageRate | None = None) -> Subscriber:
         """A new subscriber of KIND; its frames appear in `sub.buffer` (a poll subscriber's batch in
         `sub.future`), `await sub.wait()` until there are some. The caller drains it with
         `take(sub)`, calls `sent(sub, n)` after writing n frames, stops when `sub.closing` is set
         (code, reason) and calls `unsubscribe(sub)` when the client is gone. FRAMED (WebSocket):
-        the frames are complete WebSocket frames (bytes) to write as they are."""
+        the frames are complete WebSocket frames (bytes) to write as they are. MESSAGE_RATE: at most that
+        many messages are sent to it (not for long-polls; see the module docstring)."""
         if self._closed:
             raise ConnectionAbortedError("the stream is stopped")
-        sub = Subscriber(kind, self.send_buffer, remote, framed and kind == "ws")
+        sub = Subscriber(kind, self.send_buffer, remote, framed and kind == "ws",
+                         message_rate if kind != "poll" else None)
         if kind == "poll":
             sub.future = asyncio.get_running_loop().create_future()
         self._subs.append(sub)
@@ -312,10 +331,17 @@ class HttpServerOutput(Output):
             if not changed.done():
                 changed.set_result(None)
 
-    async def _wait_change(self) -> None:
+    async def _wait_change(self, timeout: float | None = None) -> None:
+        """Until a subscriber comes, goes or takes frames (or TIMEOUT seconds pass)."""
         if self._changed is None:
             self._changed = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._changed)
+        if timeout is None:
+            await asyncio.shield(self._changed)
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._changed), timeout)
+        except TimeoutError:
+            pass
 
     # -- writing -------------------------------------------------------------------------
     async def write(self, batch: Batch) -> None:
@@ -328,43 +354,56 @@ class HttpServerOutput(Output):
                 raise ConnectionAbortedError(f"{self.where}: the stream is stopped")
             if self.broadcast:
                 if self._subs:
-                    self._broadcast(batch)
+                    self._broadcast(batch, now)
                     return
             else:
-                sub = self._pick(len(batch))
-                if sub is not None:
+                sub = self._pick(len(batch), now)
+                while sub is not None:
+                    # All of it, unless the subscriber's message rate lets only part through now.
+                    window = sub.window
+                    part = batch if window is None else batch[:window.room(now)]
                     first = self._seq + 1
-                    self._seq += len(batch)
-                    self._hand(sub, batch, first, None)
-                    return
+                    self._seq += len(part)
+                    self._hand(sub, part, first, None, now)
+                    if len(part) == len(batch):
+                        return
+                    batch = batch[len(part):]
+                    sub = self._pick(len(batch), now)
             if self._stopping:
                 raise ConnectionAbortedError(f"{self.where}: the stream stopped before a subscriber took the message")
-            await self._wait_change()
+            await self._wait_change(None if self.broadcast else self._rate_wait(len(batch), now))
+            now = asyncio.get_running_loop().time()
 
     def stopping(self) -> None:
         self._stopping = True
         self._notify()
 
-    def _pick(self, count: int) -> Subscriber | None:
+    def _pick(self, count: int, now: float) -> Subscriber | None:
         subs = self._subs
         total = len(subs)
         start = self._next
         for i in range(total):
             idx = (start + i) % total
             sub = subs[idx]
-            if sub.has_room(count):
+            if sub.has_room(count) and (sub.window is None or sub.window.room(now) > 0):
                 self._next = (idx + 1) % total
                 return sub
         return None
 
-    def _broadcast(self, batch: Batch) -> None:
+    def _rate_wait(self, count: int, now: float) -> float | None:
+        """Seconds until a subscriber passed over only for its message rate may take COUNT messages again."""
+        waits = [sub.window.wait(now) for sub in self._subs if sub.window is not None and sub.has_room(count)]
+        return min((w for w in waits if w > 0), default=None)
+
+    def _broadcast(self, batch: Batch, now: float) -> None:
         first = self._seq + 1
         self._seq += len(batch)
         cache: dict[str, list[Any]] = {}
         for sub in list(self._subs):
-            self._hand(sub, batch, first, cache)
+            self._hand(sub, batch, first, cache, now)
 
-    def _hand(self, sub: Subscriber, batch: Batch, first: int, cache: dict[str, list[Any]] | None) -> None:
+    def _hand(self, sub: Subscriber, batch: Batch, first: int, cache: dict[str, list[Any]] | None,
+              now: float) -> None:
         if sub.kind == "poll":
             # A long-poll takes one batch and leaves the group.
             self._remove(sub)
@@ -378,8 +417,13 @@ class HttpServerOutput(Output):
             frames = self.encode(key, batch, first)
             if cache is not None:
                 cache[key] = frames
-        buffer = sub.buffer
         count = len(frames)
+        if sub.window is not None:
+            fit = sub.window.take(count, now)
+            if fit < count:
+                self._over_rate(sub, count - fit)
+                frames, count = frames[:fit], fit
+        buffer = sub.buffer
         if buffer and len(buffer) + count > sub.limit:
             if self.disconnect_slow:
                 self.counters["disconnected_slow"] += 1
@@ -393,6 +437,24 @@ class HttpServerOutput(Output):
         buffer.extend(frames)
         self.counters["queued"] += count
         sub.wake()
+
+    def _over_rate(self, sub: Subscriber, refused: int) -> None:
+        """SUB was handed REFUSED messages more than its message rate allows (broadcast): drop or close."""
+        window = sub.window
+        assert window is not None
+        limit = window.limit
+        if limit.action == "close":
+            self.counters["rate_closed"] += 1
+            self.log.warning("%s: closing %s client %s: over its message rate of %s", self.where, sub.kind,
+                             sub.remote or "?", limit)
+            # What fitted is queued after this and still flushed before the close.
+            self._close(sub, 1008, f"message rate of {limit} exceeded", flush=True)
+            return
+        self.counters["rate_dropped"] += refused
+        if not window.over:
+            window.over = True
+            self.log.warning("%s: %s client %s is over its message rate of %s: the messages over it are dropped "
+                             "for this client", self.where, sub.kind, sub.remote or "?", limit)
 
     def encode(self, kind: str, batch: Batch, first: int) -> list[Any]:
         """The frames of BATCH for subscribers of KIND ("ws", "ws_framed": complete WebSocket frames,
@@ -490,7 +552,7 @@ class HttpServerOutput(Output):
         else:
             headers = [(b"content-type", b"application/octet-stream"), (b"cache-control", b"no-cache"),
                        (b"x-accel-buffering", b"no")]
-        sub = self.subscribe("stream", _remote(scope))
+        sub = self.subscribe("stream", _remote(scope), message_rate=_message_rate(scope))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers + cors})
         except BaseException:
@@ -508,7 +570,7 @@ class HttpServerOutput(Output):
             await send({"type": "websocket.close", "code": 1001, "reason": "stream stopped"})
             return
         frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
-        sub = self.subscribe("ws", _remote(scope), framed=frames is not None)
+        sub = self.subscribe("ws", _remote(scope), framed=frames is not None, message_rate=_message_rate(scope))
         pump = self._pump_ws_framed(sub, frames["send"]) if sub.framed else self._pump_ws(sub, send)
         await self._serve(sub, pump, _ws_wait_disconnect(receive), send, "ws")
 
@@ -633,6 +695,11 @@ def _remote(scope: Scope) -> str:
     return f"{client[0]}:{client[1]}" if client else ""
 
 
+def _message_rate(scope: Scope) -> MessageRate | None:
+    """The subscriber's message rate, as the gateway put it in the scope (none outside the gateway)."""
+    return (scope.get("asyncgate") or {}).get("message_rate")
+
+
 async def _wait_disconnect(receive: Receive) -> None:
     while True:
         message = await receive()
@@ -683,7 +750,18 @@ Each client has a send buffer of `send_buffer` messages, drained by its own send
 client never delays the others. In round_robin a client whose buffer is full is passed over. In \
 broadcast, when a message does not fit, `slow_consumer: disconnect` closes that client (WebSocket \
 close code 1008, reason "slow consumer: send buffer full"; a stream response ends) and \
-`drop_oldest` drops its oldest queued messages instead. Both are counted."""
+`drop_oldest` drops its oldest queued messages instead. Both are counted.
+
+## Message rates (gateway)
+
+In the gateway, each WebSocket or stream subscriber may have a message rate: the API's \
+`x-asyncgate-message-rate: {rate, per, action}`, or its key's (or policies') \
+`message_rate`/`message_per`. At most `rate` messages in any `per` are sent to it (an exact sliding \
+window). In broadcast, the messages over it are dropped for that subscriber (`action: drop`) or the \
+subscriber is closed once what fitted was sent (`action: close`: WebSocket close 1008 naming the rate, \
+a stream response ends); both are counted (`rate_dropped`, `rate_closed`). In round_robin no message is \
+lost: a subscriber over its rate is passed over, and while no subscriber can take a message the output \
+waits, as when every buffer is full."""
 
 register(s.ComponentSpec(
     name="http_server", kind="output", category="network",
