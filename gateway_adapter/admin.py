@@ -13,8 +13,10 @@
     PUT    /_admin/keys/{id}     replace its session fields (the key itself stays)
     DELETE /_admin/keys/{id}     revoke it
 
-A definition with errors changes nothing: 400 with a problem body listing each located error. Changes are
-kept in memory (files are the durable source; see `--watch`).
+A definition with errors changes nothing: 400 with a problem body listing each located error. Changes to
+APIs are kept in memory (files are the durable source; see `--watch`); keys live in the gateway's storage
+(memory, or Redis shared by several gateways), and while that storage does not answer, key endpoints
+answer 503.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .apis import GATEWAY_KEY, ApiDefinition, load_api_text
 from .gateway import Gateway
 from .keys import KeyError_, session_fields
 from .problems import PROBLEM_TYPE, problem_body
+from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
 
 MAX_BODY = 4 << 20
 BODY_NAME = "request-body"
@@ -170,9 +173,10 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         return _Json({"streams": gateway.instances()})
 
     async def json_body(request: Request) -> Any:
-        if read_only:
+        if read_only and not gateway.storage.shared:
             return problem(409, "Conflict", "the gateway runs several worker processes, each with its own in-memory "
-                                            "key store: a key created here would reach one of them only")
+                                            "key store: a key created here would reach one of them only (shared "
+                                            "storage, e.g. Redis, lifts this)")
         text = await body_text(request)
         if isinstance(text, Response):
             return text
@@ -225,6 +229,11 @@ def create_admin_app(gateway: Gateway) -> Starlette:
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return problem(405, "Method Not Allowed", f"{request.method} is not allowed on {request.url.path}")
 
+    async def storage_failed(request: Request, exc: Exception) -> Response:
+        response = problem(503, "Service Unavailable", UNAVAILABLE)
+        response.headers["retry-after"] = str(UNAVAILABLE_RETRY_AFTER)
+        return response
+
     return Starlette(routes=[
         Route("/apis", list_apis, methods=["GET"]),
         Route("/apis", create, methods=["POST"]),
@@ -237,4 +246,4 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         Route("/keys/{key_id}", get_key, methods=["GET"]),
         Route("/keys/{key_id}", put_key, methods=["PUT"]),
         Route("/keys/{key_id}", delete_key, methods=["DELETE"]),
-    ], exception_handlers={404: not_found, 405: not_allowed})
+    ], exception_handlers={404: not_found, 405: not_allowed, StorageError: storage_failed})

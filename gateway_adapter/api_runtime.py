@@ -28,6 +28,7 @@ from .instance import StreamInstance
 from .keys import KeyStore, MemoryKeyStore, Session
 from .limits import Limit, Limiter, MemoryLimiter
 from .problems import deny, not_found
+from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
 
 if TYPE_CHECKING:
     from .config import GatewayConfig
@@ -156,14 +157,19 @@ class ApiRuntime:
         if refused is not None:
             await deny(scope, receive, send, 403, "Forbidden", refused)
             return
-        identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
-        denial = identity if isinstance(identity, Denial) else await authorize(identity, self.api.id)
-        if denial is not None:
-            await deny(scope, receive, send, denial.status, denial.title, denial.detail,
-                       headers=denial.headers(self.api.id))
-            return
-        assert not isinstance(identity, Denial)
-        if not await self._within_limits(scope, receive, send, identity.session):
+        try:  # storage that cannot answer refuses the request: never let it through unchecked
+            identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
+            denial = identity if isinstance(identity, Denial) else await authorize(identity, self.api.id)
+            if denial is not None:
+                await deny(scope, receive, send, denial.status, denial.title, denial.detail,
+                           headers=denial.headers(self.api.id))
+                return
+            assert not isinstance(identity, Denial)
+            if not await self._within_limits(scope, receive, send, identity.session):
+                return
+        except StorageError:
+            await deny(scope, receive, send, 503, "Service Unavailable", UNAVAILABLE, close_code=1013,
+                       headers=[(b"retry-after", str(UNAVAILABLE_RETRY_AFTER).encode())])
             return
         kind = "websocket" if scope["type"] == "websocket" else "http"
         route = normalise(path)

@@ -10,8 +10,9 @@ a request refused by one limit does not consume another.
 Quotas (Tyk's `quota_max` per `quota_renewal_rate` seconds): a counter that starts with the first request and
 renews QUOTA_RENEWAL_RATE seconds later; `quota_max` -1 or 0 means unlimited, as in Tyk.
 
-Counters live behind the Limiter protocol: MemoryLimiter is the embedded default (one process); a Redis
-implementation (a Lua script doing the same check-then-log atomically) can take its place.
+Counters live behind the Limiter protocol: MemoryLimiter is the embedded default (one process);
+storage/redis.py's RedisLimiter (a Lua script doing the same check-then-log atomically) takes its place when
+several gateway processes share one Redis.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class MemoryLimiter:
                 oldest = log[len(log) - math.ceil(limit.rate)]
                 wait = oldest + limit.per - now
                 if refused is None or wait > refused.retry_after:
-                    refused = Verdict(False, wait, limit.counter)
+                    refused = Verdict(False, wait, limit.counter, 0, limit.rate, wait)
         if refused is not None:
             return refused
         tightest = ALLOWED
