@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import subprocess
 import time
 from typing import Any, AsyncIterator
 
@@ -13,11 +14,13 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from gateway_adapter import create_app, load_api_text
+from gateway_adapter.config import GatewayConfig
+from gateway_adapter.gateway import Gateway
 from gateway_adapter.limits import MemoryLimiter
 from gateway_adapter.storage import NAMESPACES, MemoryRecords, Storage, open_storage
 
 from .storage_contract import *  # noqa: F403 (the contract's tests, run here on memory)
-from .support import free_port, served, ws_connect
+from .support import PYTHON, ROOT, free_port, served, ws_connect
 from .test_auth_keys import ADMIN, ORDER, SECRET, dropping_document, problem
 
 
@@ -33,10 +36,16 @@ def open_storage_with() -> Any:
     return opened
 
 
-def test_storage_urls() -> None:
+def test_storage_urls_from_the_config_or_the_environment_and_in_serve_help(monkeypatch) -> None:
     assert not open_storage("").shared and open_storage("memory").url == "memory"
     with pytest.raises(ValueError, match="not a storage URL"):
         open_storage("postgres://db")
+    monkeypatch.setenv("ASYNCGATE_STORAGE", "redis://127.0.0.1:1/0")
+    assert Gateway(GatewayConfig()).storage.shared
+    assert not Gateway(GatewayConfig(storage="memory")).storage.shared  # the config wins
+    usage = subprocess.run([PYTHON, "-m", "engine", "serve", "--help"], capture_output=True, text=True, cwd=ROOT,
+                           timeout=30).stdout
+    assert "ASYNCGATE_STORAGE=redis://" in usage and "ASYNCGATE_KEY_SALT" in usage
 
 
 def unreachable_app() -> Any:
