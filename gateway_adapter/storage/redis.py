@@ -49,7 +49,19 @@ DEFAULT_PREFIX = "asyncgate:"
 CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 2.0
 
-_PUT = """
+_UNINDEX = """
+-- Drop the index entries of record ID (those still pointing at it).
+local function unindex(records, indexed, id)
+  local old = redis.call('HGET', indexed, id)
+  if not old then return end
+  for name, value in pairs(cjson.decode(old)) do
+    local key = records .. ':index:' .. name
+    if redis.call('HGET', key, value) == id then redis.call('HDEL', key, value) end
+  end
+end
+"""
+
+_PUT = _UNINDEX + """
 -- KEYS: records hash, indexed hash. ARGV: id, record JSON, index values JSON, create-only (1/0).
 local records, indexed, id = KEYS[1], KEYS[2], ARGV[1]
 if ARGV[4] == '1' and redis.call('HEXISTS', records, id) == 1 then return 0 end
@@ -58,30 +70,18 @@ for name, value in pairs(index) do
   local holder = redis.call('HGET', records .. ':index:' .. name, value)
   if holder and holder ~= id then return {'duplicate', name} end
 end
-local old = redis.call('HGET', indexed, id)
-if old then
-  for name, value in pairs(cjson.decode(old)) do
-    local key = records .. ':index:' .. name
-    if redis.call('HGET', key, value) == id then redis.call('HDEL', key, value) end
-  end
-end
+unindex(records, indexed, id)
 redis.call('HSET', records, id, ARGV[2])
 redis.call('HSET', indexed, id, ARGV[3])
 for name, value in pairs(index) do redis.call('HSET', records .. ':index:' .. name, value, id) end
 return 1
 """
 
-_DELETE = """
+_DELETE = _UNINDEX + """
 -- KEYS: records hash, indexed hash. ARGV: id.
 local records, indexed, id = KEYS[1], KEYS[2], ARGV[1]
 if redis.call('HDEL', records, id) == 0 then return 0 end
-local old = redis.call('HGET', indexed, id)
-if old then
-  for name, value in pairs(cjson.decode(old)) do
-    local key = records .. ':index:' .. name
-    if redis.call('HGET', key, value) == id then redis.call('HDEL', key, value) end
-  end
-end
+unindex(records, indexed, id)
 redis.call('HDEL', indexed, id)
 return 1
 """
