@@ -23,8 +23,10 @@
                                  that name it from their next request
     DELETE /_admin/policies/{id} remove it: keys that still name it are refused (403) until changed
 
-A definition with errors changes nothing: 400 with a problem body listing each located error. Changes are
-kept in memory (files are the durable source; see `--watch`).
+A definition with errors changes nothing: 400 with a problem body listing each located error. Changes to
+APIs are kept in memory (files are the durable source; see `--watch`); keys live in the gateway's storage
+(memory, or Redis shared by several gateways), and while that storage does not answer, key endpoints
+answer 503.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from .limits import quota_counter
 from .keys import KeyError_, session_fields
 from .policies import Policy, policy_fields
 from .problems import PROBLEM_TYPE, problem_body
+from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
 
 MAX_BODY = 4 << 20
 BODY_NAME = "request-body"
@@ -184,9 +187,10 @@ def create_admin_app(gateway: Gateway) -> Starlette:
 
     async def json_body(request: Request, fields: Any = session_fields) -> Any:
         """The body's fields, checked by FIELDS (session_fields or policy_fields), or the problem answer."""
-        if read_only:
+        if read_only and not gateway.storage.shared:
             return problem(409, "Conflict", "the gateway runs several worker processes, each with its own in-memory "
-                                            "store: a key or policy changed here would reach one of them only")
+                                            "store: a key or policy changed here would reach one of them only "
+                                            "(shared storage, e.g. Redis, lifts this)")
         text = await body_text(request)
         if isinstance(text, Response):
             return text
@@ -312,6 +316,11 @@ def create_admin_app(gateway: Gateway) -> Starlette:
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return problem(405, "Method Not Allowed", f"{request.method} is not allowed on {request.url.path}")
 
+    async def storage_failed(request: Request, exc: Exception) -> Response:
+        response = problem(503, "Service Unavailable", UNAVAILABLE)
+        response.headers["retry-after"] = str(UNAVAILABLE_RETRY_AFTER)
+        return response
+
     return Starlette(routes=[
         Route("/apis", list_apis, methods=["GET"]),
         Route("/apis", create, methods=["POST"]),
@@ -330,4 +339,4 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         Route("/policies/{policy_id}", get_policy, methods=["GET"]),
         Route("/policies/{policy_id}", put_policy, methods=["PUT"]),
         Route("/policies/{policy_id}", delete_policy, methods=["DELETE"]),
-    ], exception_handlers={404: not_found, 405: not_allowed})
+    ], exception_handlers={404: not_found, 405: not_allowed, StorageError: storage_failed})

@@ -30,6 +30,7 @@ from .keys import KeyStore, MemoryKeyStore, Session
 from .limits import Limit, Limiter, MemoryLimiter, Verdict, quota_counter
 from .policies import PolicyStore
 from .problems import deny, not_found
+from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
 
 if TYPE_CHECKING:
     from .config import GatewayConfig
@@ -160,14 +161,19 @@ class ApiRuntime:
         if refused is not None:
             await deny(scope, receive, send, 403, "Forbidden", refused)
             return
-        identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
-        if not isinstance(identity, Denial):
-            identity = await authorize(identity, self.api.id, self.policies)
-        if isinstance(identity, Denial):
-            await deny(scope, receive, send, identity.status, identity.title, identity.detail,
-                       headers=identity.headers(self.api.id))
+        try:  # storage that cannot answer refuses the request: never let it through unchecked
+            identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
+            if not isinstance(identity, Denial):
+                identity = await authorize(identity, self.api.id, self.policies)
+            if isinstance(identity, Denial):
+                await deny(scope, receive, send, identity.status, identity.title, identity.detail,
+                           headers=identity.headers(self.api.id))
+                return
+            limit_headers = await self._within_limits(scope, receive, send, identity.session)
+        except StorageError:
+            await deny(scope, receive, send, 503, "Service Unavailable", UNAVAILABLE, close_code=1013,
+                       headers=[(b"retry-after", str(UNAVAILABLE_RETRY_AFTER).encode())])
             return
-        limit_headers = await self._within_limits(scope, receive, send, identity.session)
         if limit_headers is None:
             return
         kind = "websocket" if scope["type"] == "websocket" else "http"

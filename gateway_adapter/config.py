@@ -39,7 +39,8 @@ GATEWAY_CONFIG_SPEC = s.obj(
             kind="list"),
     s.boolean("watch", "Reload changed, added and removed API definition files while running.", False),
     s.integer("workers", "Worker processes (each runs every API's streams; the management API then refuses "
-                         "changes, as they would reach one worker only).", 1),
+                         "changes to APIs, as they would reach one worker only, and to keys unless the storage is "
+                         "shared).", 1),
     s.obj("logger", "Logging to stderr.",
           s.string("level", "Lowest level logged.", "INFO",
                    options=("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL",

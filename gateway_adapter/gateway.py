@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any, AsyncIterator, Iterable
 
 from engine.errors import ConfigError
@@ -18,7 +19,7 @@ from engine.runtime.inproc import InprocHub
 from .api_runtime import ApiRuntime
 from .apis import ApiDefinition, check_together
 from .config import GatewayConfig
-from .keys import KeyStore
+from .keys import SALT_ENV, KeyStore
 from .limits import Limiter
 from .policies import PolicyStore
 from .storage import Storage, open_storage
@@ -32,7 +33,11 @@ class Gateway:
         # One hub for the whole gateway: `inproc` pipes connect streams across APIs and instances.
         self.hub = InprocHub()
         # Keys, policies and counters: in memory, or shared with other gateway processes (Redis).
+        self._owns_storage = storage is None
         self.storage = storage or open_storage(self.config.resolved_storage())
+        if self.storage.shared and not os.environ.get(SALT_ENV):
+            self.log.warning("storage %s is shared but %s is not set: keys created through another gateway will "
+                             "not be accepted here (give every gateway the same salt)", self.storage.url, SALT_ENV)
         # API keys (Tyk sessions), shared by every API; the management API's /keys changes them.
         self.keys = KeyStore(self.storage.records("keys"))
         # Policies (Tyk security policies) the keys refer to; the management API's /policies changes them.
@@ -95,6 +100,8 @@ class Gateway:
         for runtime in runtimes:
             await runtime.close_clients(1001, "server shutting down")
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self._owns_storage:
+            await self.storage.close()
         self.started = False
         self.log.info("gateway stopped")
 

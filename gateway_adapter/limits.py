@@ -13,8 +13,9 @@ renews QUOTA_RENEWAL_RATE seconds later; `quota_max` -1 or 0 means unlimited, as
 Every Verdict names the counter with the least room left (or the one that refused) with its limit, what
 remains and when it resets: the gateway answers with them as X-RateLimit-Limit / -Remaining / -Reset.
 
-Counters live behind the Limiter protocol: MemoryLimiter is the embedded default (one process); a Redis
-implementation (a Lua script doing the same check-then-log atomically) can take its place.
+Counters live behind the Limiter protocol: MemoryLimiter is the embedded default (one process);
+storage/redis.py's RedisLimiter (a Lua script doing the same check-then-log atomically) takes its place when
+several gateway processes share one Redis.
 """
 
 from __future__ import annotations

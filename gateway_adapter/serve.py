@@ -32,13 +32,16 @@ def add_parser(sub: Any) -> None:
         description="Serve the streams of API definitions (OpenAPI documents with x-tyk-streaming and "
                     "x-tyk-api-gateway) over WebSocket, SSE, HTTP streaming and long-poll, each API under its "
                     "listen path. With no APIs, a built-in demo API is served. /healthz, /readyz, and /_admin "
-                    "(the management API, when ASYNCGATE_ADMIN_SECRET or the config's admin_secret is set).")
+                    "(the management API, when ASYNCGATE_ADMIN_SECRET or the config's admin_secret is set). Keys, "
+                    "policies and rate-limit counters live in memory, or in Redis shared by several gateways: "
+                    "ASYNCGATE_STORAGE=redis://host:6379/0 (or the config's storage); give every gateway the same "
+                    "ASYNCGATE_KEY_SALT. Requests are refused (503) while that storage does not answer.")
     serve.add_argument("--apis", metavar="PATH", nargs="+", action="extend",
                        help="API definition files or directories (*.yaml, *.yml, *.json)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--config", metavar="FILE", help="gateway config (YAML): host, port, admin_secret, "
-                                                         "idle_timeout, shutdown_timeout, apis, ...")
+                                                         "storage, idle_timeout, shutdown_timeout, apis, ...")
     serve.add_argument("--watch", action="store_true", default=None,
                        help="reload changed, added and removed API definition files live")
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes (default 1)")
@@ -267,8 +270,10 @@ def _run_workers(args: argparse.Namespace, config: "GatewayConfig") -> int:
     hc.accesslog = None
     hc.graceful_timeout = 5.0
     hc.application_path = "gateway_adapter.serve:worker_app()"
+    shared = config.resolved_storage() not in ("", "memory")
     print(f"AsyncGate gateway on http://{_bind(config.host, config.port)} with {config.workers} worker "
-          f"processes (each runs every API's streams; the management API is read-only)", flush=True)
+          f"processes (each runs every API's streams; the management API changes "
+          f"{'keys only: APIs are' if shared else 'nothing: it is'} read-only)", flush=True)
     return run(hc)
 
 

@@ -21,6 +21,10 @@ from typing import Any, Protocol
 class StorageError(RuntimeError):
     """The storage cannot be reached or answered nonsense: the request that needed it must be refused."""
 
+# What a request refused for a StorageError is told (503; WebSocket close 1013), and when to retry (seconds).
+UNAVAILABLE = "the gateway cannot check this request: its storage (keys, rate limits) does not answer; retry later"
+UNAVAILABLE_RETRY_AFTER = 1
+
 class DuplicateIndex(ValueError):
     """Another record already has this value in a unique index."""
 
@@ -96,10 +100,12 @@ class MemoryRecords:
 
 @dataclass
 class Storage:
-    """What one gateway keeps: a Records per namespace, and the limiter."""
+    """What one gateway keeps: a Records per namespace, and the limiter. SHARED: other gateway processes
+    see the same records and counters (Redis)."""
     url: str
     namespaces: dict[str, Records]
     limiter: Any  # limits.Limiter
+    shared: bool = False
 
     def records(self, namespace: str) -> Records:
         return self.namespaces[namespace]

@@ -1,5 +1,6 @@
-"""Rate limits and quotas (issue 6): the exact sliding window with an injected clock, then with real clients —
-the API's limit, a key's own smaller limit, a key's quota, WebSocket upgrades over the limit."""
+"""Rate limits and quotas (issue 6) with real clients: the API's limit, a key's own smaller limit, a key's quota,
+WebSocket upgrades over the limit. The limiters themselves (the exact sliding window, quotas) are tested on
+every storage by storage_contract.py."""
 
 from __future__ import annotations
 
@@ -10,96 +11,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from gateway_adapter import load_api_text
-from gateway_adapter.limits import Limit, MemoryLimiter
 
 from .support import api_yaml, served, ws_connect
 from .test_auth_keys import ADMIN, ORDER, app_with, dropping_document, new_key, problem
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_the_sliding_window_is_exact(run) -> None:
-    clock = Clock()
-    limiter = MemoryLimiter(clock)
-    five = [Limit("api:a", 5, 1.0)]
-
-    async def main() -> None:
-        passed = []
-        for step in range(8):  # 0.0, 0.1, ... 0.7
-            clock.now = 1000.0 + step / 10
-            passed.append((await limiter.hit(five)).allowed)
-        assert passed == [True] * 5 + [False] * 3
-        refused = await limiter.hit(five)
-        assert refused.counter == "api:a" and refused.retry_after == pytest.approx(0.3)
-        assert refused.retry_after_header == 1
-        clock.now = 1000.0 + 0.999
-        assert not (await limiter.hit(five)).allowed  # the first request is still in the window
-        clock.now = 1001.0  # it has left: exactly one more passes
-        assert (await limiter.hit(five)).allowed
-        assert not (await limiter.hit(five)).allowed
-        clock.now = 1001.1  # the request at 0.1 left
-        assert (await limiter.hit(five)).allowed
-        assert not (await limiter.hit(five)).allowed
-        # In any window of one second, never more than five passed.
-        clock.now = 1005.0
-        times = []
-        for step in range(300):
-            clock.now += 0.013
-            if (await limiter.hit([Limit("api:b", 5, 1.0)])).allowed:
-                times.append(clock.now)
-        assert all(later - earlier >= 1.0 - 1e-9 for earlier, later in zip(times, times[5:]))
-        assert len(times) >= 5 * 3
-
-    run(main())
-
-
-def test_several_limits_are_all_or_nothing_and_retry_after_is_the_longest(run) -> None:
-    clock = Clock()
-    limiter = MemoryLimiter(clock)
-    api, key = Limit("api:a", 3, 1.0), Limit("key:k", 1, 10.0)
-
-    async def main() -> None:
-        assert (await limiter.hit([api, key])).allowed
-        refused = await limiter.hit([api, key])
-        assert (refused.allowed, refused.counter, refused.retry_after) == (False, "key:k", 10.0)
-        # The refused requests did not consume the API's limit: two more pass without the key.
-        assert (await limiter.hit([api])).allowed and (await limiter.hit([api])).allowed
-        assert not (await limiter.hit([api])).allowed
-        clock.now += 0.5
-        both = await limiter.hit([api, key])
-        assert (both.counter, both.retry_after) == ("key:k", 9.5)  # the longer wait of the two
-        assert (await limiter.hit([Limit("x", 0, 1.0), Limit("y", 5, 0)])).allowed  # 0 = no limit
-        fractional = Limit("f", 0.5, 2.0)  # one request per 2 s... written as half a request per second
-        assert (await limiter.hit([fractional])).allowed and not (await limiter.hit([fractional])).allowed
-
-    run(main())
-
-
-def test_quotas_count_up_to_the_maximum_and_renew(run) -> None:
-    clock = Clock()
-    limiter = MemoryLimiter(clock)
-
-    async def main() -> None:
-        got = [await limiter.consume_quota("q", 3, 60) for _ in range(4)]
-        assert [v.allowed for v in got] == [True, True, True, False]
-        assert [v.remaining for v in got[:3]] == [2, 1, 0] and got[3].retry_after == 60
-        clock.now += 59.9
-        assert not (await limiter.consume_quota("q", 3, 60)).allowed
-        clock.now += 0.1
-        assert (await limiter.consume_quota("q", 3, 60)).allowed  # renewed
-        for unlimited in (-1, 0):
-            assert all([(await limiter.consume_quota("u", unlimited, 60)).allowed for _ in range(10)])
-        assert [(await limiter.consume_quota("never", 1, -1)).allowed for _ in range(2)] == [True, False]
-        await limiter.reset_quota("never")
-        assert (await limiter.consume_quota("never", 1, -1)).allowed
-
-    run(main())
 
 
 LIMITED = "  upstream:\n    rateLimit: {enabled: true, requests: 5, per: 1s}\n"
