@@ -103,8 +103,6 @@ class JwtScheme:
         if not isinstance(alg, str) or alg not in allowed:
             shown = alg[:20] if isinstance(alg, str) else repr(alg)[:20]
             return self.denial(f'the JWT\'s algorithm "{shown}" is not accepted (the API accepts {", ".join(allowed)})')
-        if kid is not None and not isinstance(kid, str):
-            return self.denial("the JWT's kid is not a string")
         key = self.key
         if self.jwks is not None:
             found = await self.jwks.key(kid, KEY_TYPES[self.method])

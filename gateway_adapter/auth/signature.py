@@ -40,7 +40,7 @@ ALGORITHMS = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256, "hmac-sh
 DEFAULT_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512")
 DEFAULT_SKEW_MS = 300_000.0
 NAME = "hmac"
-_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*"([^"]*)"\s*(,|$)')
+_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*"([^"]*)"\s*(?:,|$)')  # name="value", then a comma or the end
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,6 @@ def parse_signature(value: str) -> SignatureParams | str:
             return f"the parameter {name} is given twice"
         params[name] = match.group(2)
         position = match.end()
-        if not match.group(3) and position < len(value):
-            return "parameters must be separated by commas"
     missing = [p for p in ("keyId", "algorithm", "signature") if not params.get(p)]
     if missing:
         return f"missing {', '.join(missing)}"
