@@ -29,7 +29,8 @@ class ApiKeyScheme:
     async def authenticate(self, scope: Scope, keys: KeyStore, api_id: str) -> Identity | Denial:
         key = self.credential(scope)
         if key is None:
-            return Denial(401, f"API {api_id} needs an API key (presented in {describe(self.places)})", self.name)
+            return Denial(401, f"API {api_id} needs an API key (presented in {describe(self.places)})", self.name,
+                          missing=True)
         if len(key) > MAX_CREDENTIAL:
             return too_large("API key", self.name)
         session = await keys.lookup(key)

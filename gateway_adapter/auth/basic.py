@@ -40,7 +40,7 @@ class BasicScheme:
         value = credential(scope, self.places, prefix="basic")
         if value is None:
             return Denial(401, f"API {api_id} needs a username and password (HTTP Basic, presented in "
-                               f"{describe(self.places)})", self.name, "Basic")
+                               f"{describe(self.places)})", self.name, "Basic", missing=True)
         if len(value) > MAX_CREDENTIAL:
             return too_large("Basic credential", self.name)
         pair = parse_basic(value)

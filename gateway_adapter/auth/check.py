@@ -23,7 +23,7 @@ __all__ = ["Denial", "Identity", "authenticate", "authorize"]
 
 # How much a denial says about the presented credentials: the most specific one is reported.
 def _rank(d: Denial) -> int:
-    return 3 if d.status == 403 else 2 if "presented" in d.detail or d.status == 400 else 1
+    return 3 if d.status == 403 else 2 if not d.missing else 1
 
 
 async def authenticate(policy: AuthPolicy, scope: Scope, keys: KeyStore, api_id: str) -> Identity | Denial:
@@ -31,7 +31,7 @@ async def authenticate(policy: AuthPolicy, scope: Scope, keys: KeyStore, api_id:
         return Identity(None)
     if policy.closed:
         missing = ", ".join(policy.unimplemented)
-        return Denial(401, f"API {api_id} requires authentication that this gateway does not implement"
+        return Denial(401, f"API {api_id} requires authentication that this gateway does not implement yet"
                            + (f" ({missing})" if missing else "") + "; it refuses every request rather than "
                            "serve it unprotected")
     denials: list[Denial] = []

@@ -65,13 +65,13 @@ class JwtScheme:
     default_policies: tuple[str, ...] = ()
     skews: tuple[tuple[str, float], ...] = ()  # (claim, seconds) for iat, nbf, exp
 
-    def denial(self, detail: str) -> Denial:
-        return Denial(401, detail, self.name)
+    def denial(self, detail: str, missing: bool = False) -> Denial:
+        return Denial(401, detail, self.name, missing=missing)
 
     async def authenticate(self, scope: Scope, keys: KeyStore, api_id: str) -> Identity | Denial:
         token = credential(scope, self.places)
         if token is None:
-            return self.denial(f"API {api_id} needs a JWT (presented in {describe(self.places)})")
+            return self.denial(f"API {api_id} needs a JWT (presented in {describe(self.places)})", missing=True)
         if len(token) > MAX_CREDENTIAL:
             return too_large("JWT", self.name)
         claims = await self.verify(token)
@@ -100,9 +100,10 @@ class JwtScheme:
             return self.denial("the JWT presented is malformed")
         alg, kid = header.get("alg"), header.get("kid")
         allowed = FAMILIES[self.method]
-        if not isinstance(alg, str) or alg not in allowed:
-            shown = alg[:20] if isinstance(alg, str) else repr(alg)[:20]
-            return self.denial(f'the JWT\'s algorithm "{shown}" is not accepted (the API accepts {", ".join(allowed)})')
+        if not isinstance(alg, str):
+            return self.denial("the JWT names no algorithm (alg)")
+        if alg not in allowed:
+            return self.denial(f'the JWT\'s algorithm "{alg[:20]}" is not accepted (the API accepts {", ".join(allowed)})')
         key = self.key
         if self.jwks is not None:
             found = await self.jwks.key(kid, KEY_TYPES[self.method])

@@ -37,6 +37,7 @@ class Denial:
     detail: str
     scheme: str = ""
     challenge: str = "Bearer"  # the WWW-Authenticate scheme of a 401
+    missing: bool = False  # no credentials were presented (a denial of those presented says more)
 
     @property
     def title(self) -> str:

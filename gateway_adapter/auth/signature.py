@@ -114,13 +114,13 @@ class HmacScheme:
     skew_ms: float = DEFAULT_SKEW_MS
     name: str = NAME
 
-    def denial(self, detail: str) -> Denial:
-        return Denial(401, detail, self.name, "Signature")
+    def denial(self, detail: str, missing: bool = False) -> Denial:
+        return Denial(401, detail, self.name, "Signature", missing)
 
     async def authenticate(self, scope: Scope, keys: KeyStore, api_id: str) -> Identity | Denial:
         value = credential(scope, self.places, prefix="signature")
         if value is None:
-            return self.denial(f"API {api_id} needs a signed request (an HMAC Signature in {describe(self.places)})")
+            return self.denial(f"API {api_id} needs a signed request (an HMAC Signature in {describe(self.places)})", missing=True)
         if len(value) > MAX_CREDENTIAL:
             return too_large("Signature", self.name)
         params = parse_signature(value)

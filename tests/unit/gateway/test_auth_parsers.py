@@ -118,10 +118,14 @@ def test_the_date_parser_never_raises(value: str) -> None:
 
 
 def signed(secret: str, key: str, algorithm: str = "hmac-sha256", date: str | None = None,
-           headers: str = "date", digestmod: Any = hashlib.sha256) -> list[tuple[bytes, bytes]]:
+           headers: str = "date", digestmod: Any = hashlib.sha256, target: str = "") -> list[tuple[bytes, bytes]]:
+    """A Date header and an Authorization: Signature over HEADERS (`date`, `(request-target)`: TARGET)."""
     date = date or formatdate(usegmt=True)
-    signature = base64.b64encode(hmac.new(secret.encode(), f"date: {date}".encode(), digestmod).digest()).decode()
-    value = f'Signature keyId="{key}",algorithm="{algorithm}",headers="{headers}",signature="{signature}"'
+    lines = [f"(request-target): {target}" if name == "(request-target)" else f"{name}: {date}"
+             for name in headers.split()]
+    digest = hmac.new(secret.encode(), "\n".join(lines).encode(), digestmod).digest()
+    value = (f'Signature keyId="{key}",algorithm="{algorithm}",headers="{headers}",'
+             f'signature="{base64.b64encode(digest).decode()}"')
     return [(b"date", date.encode()), (b"authorization", value.encode())]
 
 
