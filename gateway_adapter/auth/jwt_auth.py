@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import jwt
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -155,6 +156,9 @@ def read_jwt(name: str, tyk: dict[str, Any], say: Say) -> JwtScheme | None:
     if problem:
         say("source", f"source: {problem}: every request is refused", "error")
         return None
+    if method == "hmac" and len(key or b"") < 32:
+        say("source", "source: the HMAC secret is shorter than 32 bytes: tokens signed with it can be guessed",
+            "warning")
     identity_field = tyk.get("identityBaseField") or "sub"
     policy_field = tyk.get("policyFieldName") or ""
     defaults = tyk.get("defaultPolicies") or []
@@ -205,7 +209,7 @@ def _key_from_source(method: str, source: str) -> tuple[Any, str, str]:
             public = x509.load_pem_x509_certificate(raw).public_key()
         else:
             public = load_pem_public_key(raw)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         return None, "", f"not a PEM public key or certificate (signingMethod {method} needs one)"
     wanted = rsa.RSAPublicKey if method == "rsa" else ec.EllipticCurvePublicKey
     if not isinstance(public, wanted):

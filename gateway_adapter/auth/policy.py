@@ -114,6 +114,11 @@ def read_policy(document: dict[str, Any], locations: Locations | None = None
             if name not in built:  # once per scheme, however many requirements name it
                 tyk = _dict(tyk_schemes.get(name)) if isinstance(tyk_schemes, dict) else {}
                 built[name] = _scheme(name, definition, tyk, say)
+                if built[name] is not None and not built[name].places:
+                    say(AUTH_PATH + ("securitySchemes", name), f"{'.'.join(AUTH_PATH)}.securitySchemes.{name}: no "
+                        "header, query or cookie is enabled to carry the credential: every request is refused",
+                        "error")
+                    built[name] = None
             scheme = built[name]
             if scheme is None:
                 if _kind(definition) not in IMPLEMENTED and name not in unimplemented:

@@ -267,6 +267,8 @@ def test_jwt_settings_are_linted_where_they_are_written() -> None:
     warnings = [w.message for w in api.warnings]
     assert any("skipKid: not implemented by AsyncGate; ignored" in w for w in warnings), warnings
     assert any("neither policyFieldName nor defaultPolicies" in w for w in warnings), warnings
+    short = load_api_text(jwt_api("source: c2hvcnQ=, signingMethod: hmac, defaultPolicies: [p]"), "j.yaml")
+    assert any("shorter than 32 bytes" in w.message for w in short.warnings)
     jwks = load_api_text(jwt_api("source: 'https://issuer.example/jwks.json', signingMethod: rsa, "
                                  "defaultPolicies: [p]"), "j.yaml")
     assert jwks.auth.alternatives[0][0].jwks.url == "https://issuer.example/jwks.json"
@@ -293,6 +295,8 @@ def test_a_basic_scheme_reads_tyk_places_and_an_http_bearer_without_jwt_stays_cl
         "jwt: {type: http, scheme: bearer, bearerFormat: JWT}", "jwt: {type: http, scheme: basic}")
     (scheme,), = load_api_text(text, "b.yaml").auth.alternatives
     assert scheme == BasicScheme("jwt", (("header", "X-Auth"),))
+    assert "no header, query or cookie is enabled" in errors_of(text.replace("enabled: true, name: X-Auth",
+                                                                             "enabled: false"))[0]
     opaque = load_api_text(jwt_api("").replace("bearerFormat: JWT", "bearerFormat: opaque"), "o.yaml")
     assert opaque.auth.closed and opaque.auth.unimplemented == ("jwt",)
     assert any("a bearer token that is not a JWT" in w.message for w in opaque.warnings)
