@@ -7,8 +7,10 @@
     DELETE /_admin/apis/{id}     remove it, live: its routes 404 and its clients are closed with 1001
     GET    /_admin/streams       every running stream instance with its state and counters
     POST   /_admin/keys          create an API key (body: session fields, see keys.py); the answer holds the
-                                 key, once: only its salted hash is kept. Its `policies` must exist (400); without
-                                 `expires`, the longest `key_expires_in` of its policies sets it
+                                 key, once: only its salted hash is kept (and the `hmac_string` of a key
+                                 with `hmac_enabled`, also once; a Basic username already taken: 409). Its
+                                 `policies` must exist (400); without `expires`, the longest `key_expires_in` of
+                                 its policies sets it
     GET    /_admin/keys          the keys: ids, aliases and session fields, never keys or hashes
     GET    /_admin/keys/{id}     one key's session
     PUT    /_admin/keys/{id}     replace its session fields (the key itself stays); `?reset_quota=1` (as Tyk)
@@ -47,8 +49,8 @@ from engine.errors import ConfigError, Diagnostic
 from .api_runtime import BuildError
 from .apis import GATEWAY_KEY, ApiDefinition, load_api_text
 from .gateway import Gateway
+from .keys import KeyError_, Session, UsernameTaken, session_fields
 from .limits import quota_counter
-from .keys import KeyError_, session_fields
 from .policies import Policy, policy_fields
 from .problems import PROBLEM_TYPE, problem_body
 from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
@@ -216,6 +218,13 @@ def create_admin_app(gateway: Gateway) -> Starlette:
             policies.append(policy)
         return values, policies
 
+    def with_secret(session: Session, before: Session | None = None) -> dict[str, Any]:
+        """The session as shown, with its HMAC secret when this answer switched signing on (shown once)."""
+        shown = session.public()
+        if session.hmac_enabled and not (before is not None and before.hmac_enabled):
+            shown["hmac_string"] = gateway.keys.hmac_secret(session)
+        return shown
+
     async def create_key(request: Request) -> Response:
         checked = await key_body(request)
         if isinstance(checked, Response):
@@ -224,9 +233,14 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         lifetime = max((p.key_expires_in for p in policies), default=0)
         if not values["expires"] and lifetime > 0:
             values["expires"] = int(time.time()) + lifetime
-        key, session = await gateway.keys.create(values)
+        try:
+            key, session = await gateway.keys.create(values)
+        except UsernameTaken as exc:
+            return problem(409, "Conflict", str(exc))
+        except KeyError_ as exc:
+            return problem(400, "Bad Request", str(exc))
         gateway.log.info("API key %s created (alias %r)", session.id, session.alias)
-        return _Json({**session.public(), "key": key}, status_code=201,
+        return _Json({**with_secret(session), "key": key}, status_code=201,
                      headers={"location": f"{request.url.path}/{session.id}", "cache-control": "no-store"})
 
     async def list_keys(request: Request) -> Response:
@@ -242,14 +256,20 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         checked = await key_body(request)
         if isinstance(checked, Response):
             return checked
-        session = await gateway.keys.update(request.path_params["key_id"], checked[0])
+        before = await gateway.keys.get(request.path_params["key_id"])
+        try:
+            session = await gateway.keys.update(request.path_params["key_id"], checked[0])
+        except UsernameTaken as exc:
+            return problem(409, "Conflict", str(exc))
+        except KeyError_ as exc:
+            return problem(400, "Bad Request", str(exc))
         if session is None:
             return problem(404, "Not Found", f'no key with id "{request.path_params["key_id"]}" (keys are created '
                                              "with POST /_admin/keys)")
         if request.query_params.get("reset_quota") in ("1", "true"):
             await gateway.limiter.reset_quota(quota_counter(session.id))
         gateway.log.info("API key %s updated", session.id)
-        return _Json(session.public())
+        return _Json(with_secret(session, before), headers={"cache-control": "no-store"})
 
     async def reset_quota(request: Request) -> Response:
         key_id = request.path_params["key_id"]

@@ -1,9 +1,11 @@
 """Authenticating one request: before any stream is touched, a request either gets an Identity or a Denial
 (authenticate: are the credentials valid?), then is authorized or denied (authorize: may it use this API?).
 
-Answers, as Tyk: no credentials → 401; a key that is not known → 401; an expired key → 401; an inactive
-key → 403; a key without access to this API (not in its `access_rights`) → 403. Neither the key nor its
-hash appears in a response or in the logs.
+Answers, as Tyk: no credentials → 401; credentials that are not valid (an unknown key, a wrong password or
+signature, a malformed or expired token) → 401; credentials too large to read → 400; an inactive key → 403; a
+key without access to this API (not in its `access_rights`) → 403. A JWT identity is virtual: it has access
+only through its policies, so one that names no policy is refused with 403. Neither the credentials nor a
+hash of them appears in a response or in the logs.
 
 A session with `policies` is authorized by the rules its policies give it (policies.py): the access rights,
 limits and message rate that `authorize` returns in the Identity are the effective ones; an unknown or
@@ -13,44 +15,21 @@ inactive policy → 403.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 from engine.runtime.http import Scope
 
-from ..keys import KeyStore, Session
+from ..keys import KeyStore
 from ..policies import PolicyStore
+from .outcome import Denial, Identity
 from .policy import AuthPolicy
 
-
-@dataclass(frozen=True)
-class Identity:
-    session: Session | None
-
-    def context(self) -> dict[str, Any]:
-        s = self.session
-        return {} if s is None else {"key_id": s.id, "alias": s.alias, "meta_data": s.meta_data, "tags": s.tags}
-
-
-@dataclass(frozen=True)
-class Denial:
-    status: int
-    detail: str
-    scheme: str = ""
-
-    @property
-    def title(self) -> str:
-        return "Unauthorized" if self.status == 401 else "Forbidden"
-
-    def headers(self, api_id: str) -> list[tuple[bytes, bytes]]:
-        if self.status != 401:
-            return []
-        return [(b"www-authenticate", f'Bearer realm="{api_id}"'.encode())]
+__all__ = ["Denial", "Identity", "authenticate", "authorize"]
 
 
 # How much a denial says about the presented credentials: the most specific one is reported.
 def _rank(d: Denial) -> int:
-    return 3 if d.status == 403 else 2 if "presented" in d.detail else 1
+    return 3 if d.status == 403 else 2 if not d.missing else 1
 
 
 async def authenticate(policy: AuthPolicy, scope: Scope, keys: KeyStore, api_id: str) -> Identity | Denial:
@@ -71,17 +50,13 @@ async def authenticate(policy: AuthPolicy, scope: Scope, keys: KeyStore, api_id:
 
 
 async def _satisfy(schemes: tuple[Any, ...], scope: Scope, keys: KeyStore, api_id: str) -> Identity | Denial:
+    """Every scheme of one alternative must pass; the first one's identity is the request's."""
     identity: Identity | None = None
     for scheme in schemes:
-        key = scheme.credential(scope)
-        if key is None:
-            return Denial(401, f"API {api_id} needs an API key (presented in {scheme.describe()})", scheme.name)
-        session = await keys.lookup(key)
-        if session is None:
-            return Denial(401, "the API key presented is not valid", scheme.name)
-        if session.expired():
-            return Denial(401, "the API key presented has expired", scheme.name)
-        identity = identity or Identity(session)
+        outcome = await scheme.authenticate(scope, keys, api_id)
+        if isinstance(outcome, Denial):
+            return outcome
+        identity = identity or outcome
     return identity or Identity(None)
 
 
@@ -91,6 +66,9 @@ async def authorize(identity: Identity, api_id: str, policies: PolicyStore) -> I
     session = identity.session
     if session is None:
         return identity
+    if identity.virtual and not session.policies:
+        # A JWT identity has access only through its policies.
+        return Denial(403, "the JWT presented names no policy (and the API has no defaultPolicies)")
     if session.policies:
         effective = await policies.effective(session)
         if isinstance(effective, str):
@@ -100,5 +78,7 @@ async def authorize(identity: Identity, api_id: str, policies: PolicyStore) -> I
     if session.is_inactive:
         return Denial(403, "the API key presented is inactive")
     if not session.allows(api_id):
+        if identity.virtual:
+            return Denial(403, f"the JWT presented has no access to API {api_id} through its policies")
         return Denial(403, f"the API key presented has no access to API {api_id}")
     return identity

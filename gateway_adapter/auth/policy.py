@@ -6,31 +6,39 @@ OpenAPI top-level `security` lists alternatives (any one suffices), each naming 
 `server.authentication.securitySchemes.<name>.enabled` is true (when that map is absent, every scheme that
 `security` names takes part).
 
-Implemented: `apiKey`. Any other scheme type that takes part cannot be satisfied yet: an alternative that
-needs it refuses every request (closed) and lint warns, naming it. With authentication on and no
-alternative that can be satisfied, every request is refused with 401.
+Implemented: `apiKey` (api_key.py), `http`/`bearer` with `bearerFormat: JWT` (jwt_auth.py), `http`/`basic`
+(basic.py), and Tyk's HMAC request signatures (`server.authentication.hmac.enabled`, signature.py), which
+are not an OpenAPI scheme: they are one more alternative. Any other scheme type that takes part cannot be
+satisfied: an alternative that needs it refuses every request (closed) and lint warns, naming it. So does a
+scheme whose settings are wrong (lint: an error at the setting). With authentication on and no alternative
+that can be satisfied, every request is refused with 401.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from engine.config.parse import Locations
 from engine.errors import Diagnostic
 
-from .api_key import PLACES, ApiKeyScheme, places_of
+from .api_key import ApiKeyScheme
+from .basic import BasicScheme
+from .jwt_auth import read_jwt
 from .origin import allowed_origins
+from .places import AUTHORIZATION, PLACES, tyk_places
+from .signature import ALGORITHMS, DEFAULT_ALGORITHMS, DEFAULT_SKEW_MS, HmacScheme
 
 GATEWAY_KEY = "x-tyk-api-gateway"
 AUTH_PATH = (GATEWAY_KEY, "server", "authentication")
-IMPLEMENTED = ("apiKey",)
+IMPLEMENTED = ("apiKey", "http/bearer (bearerFormat JWT)", "http/basic")
+NOT_IMPLEMENTED = ("oidc", "custom")  # Tyk authentication modes that are not read (lint warns when enabled)
 
 
 @dataclass(frozen=True)
 class AuthPolicy:
     enabled: bool = False
-    alternatives: tuple[tuple[ApiKeyScheme, ...], ...] = ()  # those that can be satisfied
+    alternatives: tuple[tuple[Any, ...], ...] = ()  # those that can be satisfied: schemes with authenticate()
     unimplemented: tuple[str, ...] = ()  # schemes that take part but are not implemented yet
     origins: tuple[str, ...] | None = None  # WebSocket origins allowed (None: not checked)
 
@@ -84,10 +92,14 @@ def read_policy(document: dict[str, Any], locations: Locations | None = None
             return True
         return _dict(tyk_schemes.get(name)).get("enabled") is True
 
-    alternatives: list[tuple[ApiKeyScheme, ...]] = []
+    alternatives: list[tuple[Any, ...]] = []
     unimplemented: list[str] = []
+    built: dict[str, Any] = {}
+    for mode in NOT_IMPLEMENTED:
+        if _dict(auth.get(mode)).get("enabled") is True:
+            say(AUTH_PATH + (mode,), f"{'.'.join(AUTH_PATH + (mode,))}: not implemented by AsyncGate; ignored")
     for index, requirement in enumerate(requirements):
-        schemes: list[ApiKeyScheme] = []
+        schemes: list[Any] = []
         satisfiable = True
         for name in requirement:
             if not takes_part(name):
@@ -99,26 +111,28 @@ def read_policy(document: dict[str, Any], locations: Locations | None = None
                                                "with 401")
                 satisfiable = False
                 continue
-            kind = definition.get("type")
-            where = ("components", "securitySchemes", name)
-            if kind not in IMPLEMENTED:
-                detail = f"{kind}" + (f"/{definition['scheme']}" if definition.get("scheme") else "")
-                if name not in unimplemented:
+            if name not in built:  # once per scheme, however many requirements name it
+                tyk = _dict(tyk_schemes.get(name)) if isinstance(tyk_schemes, dict) else {}
+                built[name] = _scheme(name, definition, tyk, say)
+                if built[name] is not None and not built[name].places:
+                    say(AUTH_PATH + ("securitySchemes", name), f"{'.'.join(AUTH_PATH)}.securitySchemes.{name}: no "
+                        "header, query or cookie is enabled to carry the credential: every request is refused",
+                        "error")
+                    built[name] = None
+            scheme = built[name]
+            if scheme is None:
+                if _kind(definition) not in IMPLEMENTED and name not in unimplemented:
                     unimplemented.append(name)
-                    say(where, f'components.securitySchemes.{name}: scheme type "{detail}" is not implemented '
-                               "by AsyncGate yet: requests that need it are refused with 401")
                 satisfiable = False
                 continue
-            tyk = _dict(tyk_schemes.get(name)) if isinstance(tyk_schemes, dict) else {}
-            if definition.get("in") not in PLACES or not isinstance(definition.get("name"), str) \
-                    or not definition.get("name"):
-                say(where, f"components.securitySchemes.{name}: an apiKey scheme needs `in` (header, query or "
-                           "cookie) and `name`", "error")
-                satisfiable = False
-                continue
-            schemes.append(ApiKeyScheme(name, tuple(places_of(definition, tyk))))
+            schemes.append(scheme)
         if satisfiable and schemes:
             alternatives.append(tuple(schemes))
+    hmac_settings = _dict(auth.get("hmac"))
+    if hmac_settings.get("enabled") is True:
+        hmac_scheme = _hmac(hmac_settings, say)
+        if hmac_scheme is not None:
+            alternatives.append((hmac_scheme,))
     policy = AuthPolicy(True, tuple(alternatives), tuple(unimplemented), origins)
     if policy.closed:
         why = ("no security requirement can be satisfied (" + (
@@ -127,3 +141,73 @@ def read_policy(document: dict[str, Any], locations: Locations | None = None
         say(AUTH_PATH, f"{'.'.join(AUTH_PATH)}: {why}, so the API is served closed: every request is refused "
                        "with 401")
     return policy, diagnostics
+
+
+Say = Callable[..., None]  # (path, message, severity="warning"): a located diagnostic
+
+
+def _kind(definition: dict[str, Any]) -> str:
+    kind = definition.get("type")
+    if kind != "http":
+        return str(kind)
+    scheme = str(definition.get("scheme") or "").lower()
+    if scheme == "bearer":
+        return "http/bearer" + (" (bearerFormat JWT)" if definition.get("bearerFormat") == "JWT" else "")
+    return f"http/{scheme}"
+
+
+def _scheme(name: str, definition: dict[str, Any], tyk: dict[str, Any], say: Say) -> Any:
+    """The scheme NAME, ready to authenticate requests, or None (after saying why) when it cannot be."""
+    where = ("components", "securitySchemes", name)
+    kind = _kind(definition)
+    if kind == "apiKey":
+        where_in, param = definition.get("in"), definition.get("name")
+        if where_in not in PLACES or not isinstance(param, str) or not param:
+            say(where, f"components.securitySchemes.{name}: an apiKey scheme needs `in` (header, query or cookie) "
+                       "and `name`", "error")
+            return None
+        return ApiKeyScheme(name, tyk_places((where_in, param), tyk, openapi=True))
+    if kind == "http/basic":
+        return BasicScheme(name, tyk_places(AUTHORIZATION, tyk, openapi=False))
+    if kind == "http/bearer (bearerFormat JWT)":
+        base = AUTH_PATH + ("securitySchemes", name)
+
+        def say_at(setting: str, message: str, severity: str) -> None:
+            path = base + ((setting,) if setting else ())
+            say(path, f"{'.'.join(base)}" + (f".{message}" if setting else f": {message}"), severity)
+
+        return read_jwt(name, tyk, say_at)
+    hint = " (a bearer token that is not a JWT: use an apiKey scheme in the Authorization header)" \
+        if kind == "http/bearer" else ""
+    say(where, f'components.securitySchemes.{name}: scheme type "{kind}" is not implemented by AsyncGate{hint}: '
+               "requests that need it are refused with 401")
+    return None
+
+
+def _hmac(settings: dict[str, Any], say: Say) -> HmacScheme | None:
+    base = AUTH_PATH + ("hmac",)
+    dotted = ".".join(base)
+    algorithms = settings.get("allowedAlgorithms") or list(DEFAULT_ALGORITHMS)
+    if not isinstance(algorithms, list) or not algorithms \
+            or not all(isinstance(a, str) and a.lower() in ALGORITHMS for a in algorithms):
+        say(base + ("allowedAlgorithms",), f"{dotted}.allowedAlgorithms: expected a list of "
+                                           f"{', '.join(ALGORITHMS)}: every signed request is refused", "error")
+        return None
+    skew = settings.get("allowedClockSkew") or 0
+    if isinstance(skew, bool) or not isinstance(skew, (int, float)) or skew < 0:
+        say(base + ("allowedClockSkew",), f"{dotted}.allowedClockSkew: expected milliseconds (0 or more): every "
+                                          "signed request is refused", "error")
+        return None
+    if not skew:
+        say(base, f"{dotted}: no allowedClockSkew (Tyk would not check the Date): AsyncGate refuses requests "
+                  f"whose Date is more than {DEFAULT_SKEW_MS / 1000:g}s off")
+        skew = DEFAULT_SKEW_MS
+    for place in ("query", "cookie"):
+        if _dict(settings.get(place)).get("enabled") is True:
+            say(base + (place,), f"{dotted}.{place}: a Signature is read from a header only; ignored")
+    places = tuple(p for p in tyk_places(AUTHORIZATION, settings, openapi=False) if p[0] == "header")
+    if not places:
+        say(base + ("header",), f"{dotted}.header: no header to read the Signature from: every signed request "
+                                "is refused", "error")
+        return None
+    return HmacScheme(places, tuple(a.lower() for a in algorithms), float(skew))

@@ -32,17 +32,17 @@ def test_the_shared_examples_load_with_their_settings_and_warnings() -> None:
 def test_an_unimplemented_security_scheme_closes_the_api_with_a_located_warning() -> None:
     text = api_yaml("/j/", STREAM, api_id="j", extra=(
         "  server:\n    authentication:\n      enabled: true\n"
-        "      securitySchemes: {jwt: {enabled: true}, key: {enabled: false}}\n")).replace(
+        "      securitySchemes: {oauth: {enabled: true}, key: {enabled: false}}\n")).replace(
         "  server: {listenPath: {value: '/j/', strip: true}}\n", "", 1).replace(
         "    authentication:", "    listenPath: {value: '/j/', strip: true}\n    authentication:") + (
-        "components:\n  securitySchemes:\n    jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n"
+        "components:\n  securitySchemes:\n    oauth: {type: oauth2, flows: {}}\n"
         "    key: {type: apiKey, in: header, name: X-Key}\n"
-        "security:\n  - jwt: []\n  - key: []\n")
+        "security:\n  - oauth: []\n  - key: []\n")
     api = load_api_text(text, "j.yaml")
-    assert api.requires_auth and api.auth.closed and api.auth.unimplemented == ("jwt",)
+    assert api.requires_auth and api.auth.closed and api.auth.unimplemented == ("oauth",)
     messages = [(w.line, w.message) for w in api.warnings]
-    assert any('scheme type "http/bearer" is not implemented by AsyncGate yet' in m for _, m in messages), messages
-    assert any("served closed: every request is refused with 401" in m and "jwt" in m for _, m in messages)
+    assert any('scheme type "oauth2" is not implemented by AsyncGate' in m for _, m in messages), messages
+    assert any("served closed: every request is refused with 401" in m and "oauth" in m for _, m in messages)
 
 
 def test_id_defaults_to_the_name_and_name_to_the_title() -> None:

@@ -249,11 +249,11 @@ def test_a_stream_that_cannot_connect_is_retried_reported_and_stops_promptly(run
 
 
 def test_an_api_whose_authentication_cannot_be_checked_is_served_closed(run) -> None:
-    """Authentication on with no scheme AsyncGate can check (here: JWT, not implemented yet, or no `security`
+    """Authentication on with no scheme AsyncGate can check (here: OAuth 2, not implemented, or no `security`
     at all): every request is refused with 401 before any stream is touched — closed by default."""
-    jwt = ("components:\n  securitySchemes:\n    jwt: {type: http, scheme: bearer, bearerFormat: JWT}\n"
-           "security:\n  - jwt: []\n")
-    for extra, unimplemented in ((jwt, "jwt"), ("", "")):
+    oauth = ("components:\n  securitySchemes:\n    oauth: {type: oauth2, flows: {}}\n"
+             "security:\n  - oauth: []\n")
+    for extra, unimplemented in ((oauth, "oauth"), ("", "")):
         document = api_yaml("/t/", FEED % "broadcast").replace(
             "  server: {listenPath: {value: '/t/', strip: true}}\n",
             "  server:\n    listenPath: {value: '/t/', strip: true}\n    authentication: {enabled: true}\n") + extra
