@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from engine.config.loader import LoadedConfig
@@ -28,6 +28,7 @@ from .instance import StreamInstance
 from .keys import KeyStore, MemoryKeyStore, Session
 from .limits import Limit, Limiter, MemoryLimiter
 from .problems import deny, not_found
+from .traffic import note
 
 if TYPE_CHECKING:
     from .config import GatewayConfig
@@ -66,6 +67,7 @@ class ApiRuntime:
         self._reaper: asyncio.Task[None] | None = None
         self.prepared = False
         self.closed = False
+        self.tracer: Any = None  # set by the gateway when tracing is configured: spans per stream stage
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class ApiRuntime:
             return
         identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
         denial = identity if isinstance(identity, Denial) else await authorize(identity, self.api.id)
+        note(scope, session=getattr(identity, "session", None))
         if denial is not None:
             await deny(scope, receive, send, denial.status, denial.title, denial.detail,
                        headers=denial.headers(self.api.id))
@@ -216,6 +219,7 @@ class ApiRuntime:
                                   "context": context}
             if identity.session is not None:  # who the request authenticated as (never the key)
                 child["asyncgate"]["auth"] = identity.context()
+            note(scope, stream=stream)
             await app(child, receive, send)
 
     async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None) -> bool:
@@ -239,6 +243,7 @@ class ApiRuntime:
             verdict = await self.limiter.consume_quota(f"quota:{session.id}", session.quota_max,
                                                        session.quota_renewal_rate)
             if not verdict.allowed:
+                note(scope, reason="quota")
                 await deny(scope, receive, send, 403, "Forbidden", "quota exceeded for this API key",
                            close_code=1008)
                 return False
@@ -270,7 +275,8 @@ class ApiRuntime:
                   idle_timeout: float | None = None) -> StreamInstance:
         return StreamInstance(self.api.id, stream, config, hub=hub or self.hub,
                               logger=self.log.getChild(f"{self.api.id}.{stream}"), key=key,
-                              idle_timeout=idle_timeout, shutdown_timeout=self.config.shutdown_timeout)
+                              idle_timeout=idle_timeout, shutdown_timeout=self.config.shutdown_timeout,
+                              latency=self.config.metrics["enabled"], tracer=self.tracer)
 
     async def _reap(self) -> None:
         """Retire dynamic instances that have been idle long enough (or have ended)."""
