@@ -6,7 +6,7 @@ Records go to the output through an internal stream (an `inproc` input feeding t
 bounded queue: when the output falls behind, new records are dropped and counted (`dropped`, and the metric
 asyncgate.analytics.dropped) rather than making requests wait.
 
-A record: timestamp (Unix seconds), kind (request, subscription, connection), api_id, api_name, key_id and
+A record: timestamp (when the request or connection ended, Unix seconds; records are kept in that order), kind (request, subscription, connection), api_id, api_name, key_id and
 key_alias (never the key nor its hash), method, path (without the query string, which may hold a key), protocol,
 stream, status, rejection (why it was refused before any stream, else null), client_ip, user_agent, bytes_in,
 bytes_out, messages (delivered to a subscriber), duration (seconds).

@@ -85,9 +85,9 @@ def build_app(gateway: Gateway, admin_secret: str | None = None) -> Starlette:
     routes: list[Any] = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
     metrics = gateway.traffic.metrics if gateway.traffic is not None else None
     if metrics is not None:
-        served = metrics_app(metrics)
+        served: Any = MetricsEndpoint(metrics)
         if metrics.require_admin_secret:
-            served = BearerAuth(served, secret) if secret else _no_secret
+            served = BearerAuth(served, secret) if secret else NoSecret()
         routes.append(Route(metrics.path, served))
     if secret:
         routes.append(Mount("/_admin", app=BearerAuth(create_admin_app(gateway), secret)))
@@ -97,23 +97,26 @@ def build_app(gateway: Gateway, admin_secret: str | None = None) -> Starlette:
     return app
 
 
-def metrics_app(metrics: GatewayMetrics) -> Any:
-    """GET: the metrics as Prometheus text."""
+class MetricsEndpoint:
+    """GET: the metrics as Prometheus text (an ASGI app, so that BearerAuth can guard it)."""
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            await deny(scope, receive, send, 405, "Method Not Allowed", f"{metrics.path} answers GET only")
+            await deny(scope, receive, send, 405, "Method Not Allowed", f"{self.metrics.path} answers GET only")
             return
-        body = metrics.prometheus_text()
+        body = self.metrics.prometheus_text()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", PROMETHEUS_CONTENT_TYPE.encode()),
                                 (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
         await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
 
-    return app
 
+class NoSecret:
+    """metrics.require_admin_secret without an admin secret: closed, as every auth that cannot be satisfied."""
 
-async def _no_secret(scope: Any, receive: Any, send: Any) -> None:
-    # metrics.require_admin_secret without an admin secret: closed, as every auth that cannot be satisfied.
-    await deny(scope, receive, send, 403, "Forbidden", "the metrics require the admin secret, and none is configured "
-                                                       "(admin_secret or ASYNCGATE_ADMIN_SECRET)")
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await deny(scope, receive, send, 403, "Forbidden", "the metrics require the admin secret, and none is "
+                                                           "configured (admin_secret or ASYNCGATE_ADMIN_SECRET)")

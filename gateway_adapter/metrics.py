@@ -113,7 +113,8 @@ class GatewayMetrics:
         self.path: str = settings["path"]
         self.require_admin_secret: bool = settings["require_admin_secret"]
         self.registry = CollectorRegistry(auto_describe=False)
-        readers: list[Any] = [_PrometheusReader(self._with_histograms, registry=self.registry)]
+        readers: list[Any] = [_PrometheusReader(self._with_histograms, registry=self.registry,
+                                                scope_info_enabled=False)]
         otlp = settings.get("otlp") or {}
         self._push: _PushReader | None = None
         self._pushing: asyncio.Task[None] | None = None
@@ -273,7 +274,14 @@ class GatewayMetrics:
                         ("asyncgate.stream.latency", "Seconds from a batch's read to its acknowledgement.", "s",
                          latencies)) if points]
         if produced and data.resource_metrics:
-            data.resource_metrics[0].scope_metrics.append(ScopeMetrics(SCOPE, produced, ""))
+            # Into the scope of the SDK's own instruments: exporters group by scope, a second one would replace it.
+            scopes = data.resource_metrics[0].scope_metrics
+            for i, scope in enumerate(scopes):
+                if scope.scope.name == SCOPE.name:
+                    scopes[i] = ScopeMetrics(scope.scope, [*scope.metrics, *produced], scope.schema_url)
+                    break
+            else:
+                scopes.append(ScopeMetrics(SCOPE, produced, ""))
         return data
 
 

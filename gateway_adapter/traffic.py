@@ -35,7 +35,7 @@ class Exchange:
     """One request or connection to an API, as it went."""
 
     __slots__ = ("api_id", "api_name", "protocol", "method", "path", "client_ip", "user_agent", "started",
-                 "timestamp", "status", "bytes_in", "bytes_out", "session", "reason", "stream", "subscriber")
+                 "status", "bytes_in", "bytes_out", "session", "reason", "stream", "subscriber")
 
     def __init__(self, api_id: str, api_name: str, scope: Scope) -> None:
         self.api_id = api_id
@@ -51,7 +51,6 @@ class Exchange:
                 self.user_agent = value.decode("latin-1")[:512]
                 break
         self.started = time.monotonic()
-        self.timestamp = time.time()
         self.status: int | None = None
         self.bytes_in = 0
         self.bytes_out = 0
@@ -81,7 +80,7 @@ class Exchange:
         """The analytics record: who (key id and alias, never the key nor its hash), what, how it went."""
         session = self.session
         return {
-            "timestamp": round(self.timestamp, 6), "kind": self.kind, "api_id": self.api_id,
+            "timestamp": round(time.time(), 6), "kind": self.kind, "api_id": self.api_id,
             "api_name": self.api_name, "key_id": session.id if session is not None else None,
             "key_alias": session.alias if session is not None else None, "method": self.method, "path": self.path,
             "protocol": self.protocol, "stream": self.stream, "status": self.status, "rejection": self.rejection,
