@@ -6,6 +6,7 @@
     PUT    /_admin/apis/{id}     add or replace it, live
     DELETE /_admin/apis/{id}     remove it, live: its routes 404 and its clients are closed with 1001
     GET    /_admin/streams       every running stream instance with its state and counters
+    GET    /_admin/analytics     analytics records (?api_id=&since=&limit=; see analytics.py)
     POST   /_admin/keys          create an API key (body: session fields, see keys.py); the answer holds the
                                  key, once: only its salted hash is kept (and the `hmac_string` of a key
                                  with `hmac_enabled`, also once; a Basic username already taken: 409). Its
@@ -46,6 +47,7 @@ from starlette.routing import Route
 
 from engine.errors import ConfigError, Diagnostic
 
+from .analytics import QueryError
 from .api_runtime import BuildError
 from .apis import GATEWAY_KEY, ApiDefinition, load_api_text
 from .gateway import Gateway
@@ -186,6 +188,15 @@ def create_admin_app(gateway: Gateway) -> Starlette:
 
     async def streams(request: Request) -> Response:
         return _Json({"streams": gateway.instances()})
+
+    async def analytics(request: Request) -> Response:
+        found = gateway.traffic.analytics if gateway.traffic is not None else None
+        if found is None:
+            return problem(404, "Not Found", "analytics are disabled (gateway config: analytics.enabled)")
+        try:
+            return _Json(found.query(request.query_params.multi_items()))
+        except QueryError as exc:
+            return problem(400, "Bad Request", str(exc))
 
     async def json_body(request: Request, fields: Any = session_fields) -> Any:
         """The body's fields, checked by FIELDS (session_fields or policy_fields), or the problem answer."""
@@ -348,6 +359,7 @@ def create_admin_app(gateway: Gateway) -> Starlette:
         Route("/apis/{api_id}", put_api, methods=["PUT"]),
         Route("/apis/{api_id}", delete_api, methods=["DELETE"]),
         Route("/streams", streams, methods=["GET"]),
+        Route("/analytics", analytics, methods=["GET"]),
         Route("/keys", list_keys, methods=["GET"]),
         Route("/keys", create_key, methods=["POST"]),
         Route("/keys/{key_id}", get_key, methods=["GET"]),

@@ -31,6 +31,7 @@ from .limits import Limit, Limiter, MemoryLimiter, Verdict, quota_counter
 from .policies import PolicyStore
 from .problems import deny, not_found
 from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
+from .traffic import note
 
 if TYPE_CHECKING:
     from .config import GatewayConfig
@@ -71,6 +72,7 @@ class ApiRuntime:
         self._reaper: asyncio.Task[None] | None = None
         self.prepared = False
         self.closed = False
+        self.tracer: Any = None  # set by the gateway when tracing is configured: spans per stream stage
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class ApiRuntime:
         try:  # storage that cannot answer refuses the request: never let it through unchecked
             identity = await authenticate(self.api.auth, scope, self.keys, self.api.id)
             if not isinstance(identity, Denial):
+                note(scope, session=identity.session)
                 identity = await authorize(identity, self.api.id, self.policies)
             if isinstance(identity, Denial):
                 await deny(scope, receive, send, identity.status, identity.title, identity.detail,
@@ -230,6 +233,7 @@ class ApiRuntime:
                 child["asyncgate"]["message_rate"] = message_rate
             if identity.session is not None:  # who the request authenticated as (never the key)
                 child["asyncgate"]["auth"] = identity.context()
+            note(scope, stream=stream)
             await app(child, receive, with_headers(send, limit_headers) if limit_headers else send)
 
     async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None
@@ -257,6 +261,7 @@ class ApiRuntime:
             quota = await self.limiter.consume_quota(quota_counter(session.id), session.quota_max,
                                                      session.quota_renewal_rate)
             if not quota.allowed:
+                note(scope, reason="quota")
                 await deny(scope, receive, send, 403, "Forbidden", "quota exceeded for this API key",
                            close_code=1008, headers=quota.headers())
                 return None
@@ -298,7 +303,8 @@ class ApiRuntime:
                   idle_timeout: float | None = None) -> StreamInstance:
         return StreamInstance(self.api.id, stream, config, hub=hub or self.hub,
                               logger=self.log.getChild(f"{self.api.id}.{stream}"), key=key,
-                              idle_timeout=idle_timeout, shutdown_timeout=self.config.shutdown_timeout)
+                              idle_timeout=idle_timeout, shutdown_timeout=self.config.shutdown_timeout,
+                              latency=self.config.metrics["enabled"], tracer=self.tracer)
 
     async def _reap(self) -> None:
         """Retire dynamic instances that have been idle long enough (or have ended)."""

@@ -15,8 +15,8 @@ app's): pass the gateway's lifespan to the host so the streams start and stop wi
 
 Without that, the streams start on the first request (LazyStart) and run until the process ends.
 
-Routes: `/healthz`, `/readyz`, `/_admin/...` (only with an admin secret), and every API under its listen
-path.
+Routes: `/healthz`, `/readyz`, `/metrics` (Prometheus text; the config's `metrics.path`), `/_admin/...` (only
+with an admin secret), and every API under its listen path.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from .apis import ApiDefinition, api_files, load_api
 from .config import GatewayConfig, load_gateway_config
 from .gateway import Gateway
 from .health import health_endpoints
+from .metrics import PROMETHEUS_CONTENT_TYPE, GatewayMetrics
 from .middleware import BearerAuth, LazyStart
+from .problems import deny
 from .router import GatewayRouter
 
 
@@ -81,9 +83,40 @@ def build_app(gateway: Gateway, admin_secret: str | None = None) -> Starlette:
     secret = admin_secret if admin_secret is not None else gateway.config.resolved_admin_secret()
     healthz, readyz = health_endpoints(gateway)
     routes: list[Any] = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+    metrics = gateway.traffic.metrics if gateway.traffic is not None else None
+    if metrics is not None:
+        served: Any = MetricsEndpoint(metrics)
+        if metrics.require_admin_secret:
+            served = BearerAuth(served, secret) if secret else NoSecret()
+        routes.append(Route(metrics.path, served))
     if secret:
         routes.append(Mount("/_admin", app=BearerAuth(create_admin_app(gateway), secret)))
     routes.append(Mount("", app=GatewayRouter(gateway)))
     app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=[Middleware(LazyStart, gateway=gateway)])
     app.state.gateway = gateway
     return app
+
+
+class MetricsEndpoint:
+    """GET: the metrics as Prometheus text (an ASGI app, so that BearerAuth can guard it)."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await deny(scope, receive, send, 405, "Method Not Allowed", f"{self.metrics.path} answers GET only")
+            return
+        body = self.metrics.prometheus_text()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", PROMETHEUS_CONTENT_TYPE.encode()),
+                                (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
+
+
+class NoSecret:
+    """metrics.require_admin_secret without an admin secret: closed, as every auth that cannot be satisfied."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await deny(scope, receive, send, 403, "Forbidden", "the metrics require the admin secret, and none is "
+                                                           "configured (admin_secret or ASYNCGATE_ADMIN_SECRET)")

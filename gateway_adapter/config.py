@@ -47,6 +47,28 @@ GATEWAY_CONFIG_SPEC = s.obj(
                             "off", "fatal", "error", "warn", "info", "debug", "trace", "all")),
           s.string("format", "Line format.", "logfmt", options=("logfmt", "json")),
           default={}),
+    s.obj("metrics", "OpenTelemetry metrics (see docs/observability.md).",
+          s.boolean("enabled", "Keep metrics and serve them as Prometheus text at `path`.", True),
+          s.string("path", "Where the Prometheus text is served.", "/metrics"),
+          s.boolean("require_admin_secret", "Serve them only with `Authorization: Bearer <admin secret>`.", False),
+          s.obj("otlp", "Also export them over OTLP/HTTP (protobuf) when `endpoint` is set.",
+                s.string("endpoint", "The collector's metrics URL, e.g. http://127.0.0.1:4318/v1/metrics.", ""),
+                s.duration("interval", "How often they are exported.", "60s"),
+                default={}),
+          default={}),
+    s.obj("tracing", "OpenTelemetry traces: a span per request and per stream stage, only when an exporter is set "
+                     "(no tracing cost otherwise).",
+          s.obj("otlp", "Export spans over OTLP/HTTP (protobuf).",
+                s.string("endpoint", "The collector's traces URL, e.g. http://127.0.0.1:4318/v1/traces.", ""),
+                default={}),
+          default={}),
+    s.obj("analytics", "A record per request and per subscription (see docs/observability.md).",
+          s.boolean("enabled", "Keep the records in memory, readable at GET /_admin/analytics.", True),
+          s.integer("capacity", "The most records kept (the oldest are dropped first).", 10000),
+          s.Field("output", "output", "Also send every record (a JSON message) to this output, e.g. kafka; "
+                                      "records are dropped (and counted) rather than slowing requests down when "
+                                      "it falls behind.", default=None),
+          default={}),
 )
 
 
@@ -65,6 +87,10 @@ class GatewayConfig:
     watch: bool = False
     workers: int = 1
     logger: dict[str, Any] = field(default_factory=lambda: {"level": "INFO", "format": "logfmt"})
+    metrics: dict[str, Any] = field(default_factory=lambda: {
+        "enabled": True, "path": "/metrics", "require_admin_secret": False, "otlp": {"endpoint": "", "interval": 60.0}})
+    tracing: dict[str, Any] = field(default_factory=lambda: {"otlp": {"endpoint": ""}})
+    analytics: dict[str, Any] = field(default_factory=lambda: {"enabled": True, "capacity": 10000, "output": None})
     file: str = ""
     warnings: list[Diagnostic] = field(default_factory=list)
 
@@ -82,6 +108,27 @@ class GatewayConfig:
         import orjson
 
         return load_gateway_text(orjson.dumps(dict(values)).decode(), file)
+
+
+def _check_observability(v: Validator, conf: dict[str, Any]) -> None:
+    metrics, analytics = conf["metrics"], conf["analytics"]
+    if metrics is not None:
+        if metrics["path"] is not None and (not metrics["path"].startswith("/") or metrics["path"] == "/"):
+            v.error(("metrics", "path"), f"path: {metrics['path']!r} must be a path below / (e.g. /metrics)")
+        if metrics["otlp"] is not None and metrics["otlp"]["interval"] is not None \
+                and metrics["otlp"]["interval"] <= 0:
+            v.error(("metrics", "otlp", "interval"), "interval: must be positive")
+        _check_url(v, metrics["otlp"], ("metrics", "otlp", "endpoint"))
+    if conf["tracing"] is not None:
+        _check_url(v, conf["tracing"]["otlp"], ("tracing", "otlp", "endpoint"))
+    if analytics is not None and analytics["capacity"] is not None and analytics["capacity"] < 1:
+        v.error(("analytics", "capacity"), f"capacity: must be at least 1, got {analytics['capacity']}")
+
+
+def _check_url(v: Validator, section: dict[str, Any] | None, path: tuple[str, ...]) -> None:
+    endpoint = (section or {}).get("endpoint")
+    if endpoint and not str(endpoint).startswith(("http://", "https://")):
+        v.error(path, f"endpoint: {endpoint!r} is not an http:// or https:// URL")
 
 
 def load_gateway_config(file: str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -115,6 +162,7 @@ def load_gateway_text(text: str, file: str = "<config>", environ: Mapping[str, s
                 ("redis://", "rediss://", "unix://")):
             v.error(("storage",), f"storage: {conf['storage']!r} is not a storage URL (memory, or "
                                   "redis://host:port/db)")
+        _check_observability(v, conf)
         for i, item in enumerate(conf["apis"]):
             if item in (None, ""):
                 v.error(("apis", i), "apis: an empty path")

@@ -23,6 +23,7 @@ from .keys import SALT_ENV, KeyStore
 from .limits import Limiter
 from .policies import PolicyStore
 from .storage import Storage, open_storage
+from .traffic import Traffic
 
 
 class Gateway:
@@ -44,6 +45,8 @@ class Gateway:
         self.policies = PolicyStore(self.storage.records("policies"))
         # Rate-limit logs and quota counters, shared by every API (a key's limits hold across APIs).
         self.limiter: Limiter = self.storage.limiter
+        # Metrics, analytics and tracing of every API's requests (None when the config turns them all off).
+        self.traffic = Traffic.of(self)
         apis = list(apis)
         errors = check_together(apis)
         if errors:
@@ -60,7 +63,9 @@ class Gateway:
         self.watcher: Any = None
 
     def _runtime(self, api: ApiDefinition) -> ApiRuntime:
-        return ApiRuntime(api, self.config, self.hub, self.log, self.keys, self.limiter, self.policies)
+        runtime = ApiRuntime(api, self.config, self.hub, self.log, self.keys, self.limiter, self.policies)
+        runtime.tracer = self.traffic.tracer if self.traffic is not None else None
+        return runtime
 
     def _reindex(self) -> None:
         """Active APIs, longest listen path first: a request goes to the longest one that matches."""
@@ -81,6 +86,8 @@ class Gateway:
                 runtime.prepare()  # raises BuildError before anything runs
             for runtime in runtimes:
                 runtime.start()
+            if self.traffic is not None:
+                await self.traffic.start()
             self.started = True
             if self.watcher is not None:
                 self.watcher.start()
@@ -100,6 +107,8 @@ class Gateway:
         for runtime in runtimes:
             await runtime.close_clients(1001, "server shutting down")
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.traffic is not None:
+            await self.traffic.stop()
         if self._owns_storage:
             await self.storage.close()
         self.started = False

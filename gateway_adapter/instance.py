@@ -26,7 +26,7 @@ CONNECT_RETRY_MAX = 10.0
 class StreamInstance:
     def __init__(self, api_id: str, stream: str, config: LoadedConfig, *, hub: InprocHub,
                  logger: logging.Logger, key: tuple[tuple[str, str], ...] = (), idle_timeout: float | None = None,
-                 shutdown_timeout: float | None = None) -> None:
+                 shutdown_timeout: float | None = None, latency: bool = False, tracer: Any = None) -> None:
         self.api_id = api_id
         self.stream = stream
         self.key = key  # the context-variable values this instance was rendered with; () when static
@@ -45,6 +45,7 @@ class StreamInstance:
         self.last_active = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._stop_asked = False
+        self._measure = (latency, tracer)  # for the metrics and traces (engine Stream.measure)
 
     @property
     def name(self) -> str:
@@ -55,6 +56,9 @@ class StreamInstance:
     def build(self) -> None:
         """Create the components (and register their endpoints); raises ComponentError."""
         self.manager.build()
+        if any(self._measure):
+            for stream in self.manager.streams.values():
+                stream.measure(*self._measure)
 
     def start(self) -> None:
         if self._task is None:

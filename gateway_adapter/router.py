@@ -44,4 +44,7 @@ class GatewayRouter:
         root = scope.get("root_path", "")
         if runtime.api.strip:
             root += runtime.api.prefix
-        await runtime.handle(scope, receive, send, rest, path, root)
+        if self.gateway.traffic is not None:  # observed: metrics, analytics, tracing
+            await self.gateway.traffic.handle(runtime, scope, receive, send, rest, path, root)
+        else:
+            await runtime.handle(scope, receive, send, rest, path, root)

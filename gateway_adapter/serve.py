@@ -235,7 +235,8 @@ def describe(gateway: "Gateway", config: "GatewayConfig", *, demo: bool = False)
             elif component_kind == "ws" and kind == "websocket":
                 tries.append(f"python -m websockets {url}")
     secret = config.resolved_admin_secret()
-    lines.append(f"  health: {base}/healthz  ready: {base}/readyz")
+    lines.append(f"  health: {base}/healthz  ready: {base}/readyz"
+                 + (f"  metrics: {base}{config.metrics['path']}" if config.metrics["enabled"] else ""))
     lines.append(f"  management API: {base}/_admin/apis (Authorization: Bearer <admin secret>)" if secret else
                  "  management API: disabled (set ASYNCGATE_ADMIN_SECRET to enable it)")
     if demo and tries:

@@ -17,6 +17,11 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RouteKind = Literal["http", "websocket"]
 
+# A server may put a callable under this scope key: the http_server output calls it with each subscriber it
+# serves for that request (once, when it subscribes), whose `delivered` count the server can read when the
+# request ends (the gateway's analytics count what a subscription delivered, with no per-message cost).
+SUBSCRIBER_HOOK = "asyncgate.subscriber"
+
 
 class RouteTable:
     def __init__(self) -> None:

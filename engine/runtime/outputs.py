@@ -34,6 +34,8 @@ class OutputRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: list[Done] = []
         self._timer: asyncio.TimerHandle | None = None
+        self.written_messages = 0
+        self.failed_messages = 0
 
     @property
     def where(self) -> str:
@@ -100,10 +102,13 @@ class OutputRunner:
         error: BaseException | None = None
         try:
             await self.output.write(batch)
+            self.written_messages += len(batch)
         except asyncio.CancelledError:
             error = ConnectionAbortedError(f"{self.where}: delivery cancelled by shutdown")
+            self.failed_messages += len(batch)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is a nack, not a crash
             error = exc
+            self.failed_messages += len(batch)
             self.output.log.error("%s: delivery of %d message(s) failed: %s", self.where, len(batch), exc)
         finally:
             self._slots.release()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Sequence
+import time
+from typing import Any, Sequence
 
 from ..component import AckFn, EndOfInput, Input, Processor
 from ..errors import ComponentError
 from ..message import Batch
+from .buckets import BATCH_SIZE_BOUNDS, LATENCY_BOUNDS, Buckets
 from .outputs import OutputRunner
 from .processors import apply_processors
 
@@ -32,6 +34,17 @@ class Stream:
         self._reader: asyncio.Task[None] | None = None
         self.read_batches = 0
         self.read_messages = 0
+        self.dropped_messages = 0  # dropped on purpose by the processors (filters)
+        self.batch_sizes = Buckets(BATCH_SIZE_BOUNDS)
+        # Opt-in (`measure()`): read to acknowledged, per batch; and an OpenTelemetry tracer for stage spans.
+        self.latency: Buckets | None = None
+        self.tracer: Any = None
+
+    def measure(self, latency: bool = True, tracer: Any = None) -> None:
+        """Time each batch from its read to its acknowledgement; with TRACER, a span per batch and stage."""
+        if latency and self.latency is None:
+            self.latency = Buckets(LATENCY_BOUNDS)
+        self.tracer = tracer
 
     async def connect(self) -> None:
         """Connect output first (so nothing is read that cannot go anywhere), then input."""
@@ -105,8 +118,12 @@ class Stream:
                 await self.queue.join()
                 await self.output.flush()
                 continue
+            count = len(batch)
             self.read_batches += 1
-            self.read_messages += len(batch)
+            self.read_messages += count
+            self.batch_sizes.add(count)
+            if self.latency is not None:
+                ack = _timed(ack, self.latency)
             await self.queue.put((batch, ack))
 
     async def _work_loop(self) -> None:
@@ -117,8 +134,14 @@ class Stream:
                 if item is None:
                     return
                 batch, ack = item
+                if self.tracer is not None:
+                    await self._traced_work(batch, ack)
+                    continue
                 if processors:
+                    count = len(batch)
                     batch = await apply_processors(processors, batch)
+                    if len(batch) < count:
+                        self.dropped_messages += count - len(batch)
                 if batch:
                     await output.submit(batch, ack)
                 else:
@@ -126,3 +149,40 @@ class Stream:
             finally:
                 queue.task_done()
 
+
+    async def _traced_work(self, batch: Batch, ack: AckFn) -> None:
+        """The work loop's step with a span for the batch, one for its processors and one for its output (until
+        it is acknowledged)."""
+        from opentelemetry import trace
+
+        tracer = self.tracer
+        with tracer.start_as_current_span(f"stream {self.name}", attributes={
+                "asyncgate.stream": self.name, "asyncgate.messages": len(batch)}):
+            if self.processors:
+                count = len(batch)
+                with tracer.start_as_current_span("processors", attributes={"asyncgate.stream": self.name}):
+                    batch = await apply_processors(self.processors, batch)
+                self.dropped_messages += max(0, count - len(batch))
+            if not batch:
+                await ack(None)
+                return
+            span = tracer.start_span(f"output {self.output.where}", attributes={
+                "asyncgate.stream": self.name, "asyncgate.messages": len(batch)})
+
+            async def acknowledged(error: BaseException | None) -> None:
+                if error is not None:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
+                span.end()
+                await ack(error)
+
+            await self.output.submit(batch, acknowledged)
+
+
+def _timed(ack: AckFn, latency: Buckets) -> AckFn:
+    start = time.monotonic()
+
+    async def timed(error: BaseException | None) -> None:
+        latency.add(time.monotonic() - start)
+        await ack(error)
+
+    return timed

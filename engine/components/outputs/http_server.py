@@ -66,7 +66,7 @@ from ...component import Output
 from ...errors import ComponentError
 from ...message import Batch
 from ...registry import register
-from ...runtime.http import Receive, Scope, Send, send_problem
+from ...runtime.http import SUBSCRIBER_HOOK, Receive, Scope, Send, send_problem
 from ...runtime.message_rate import MessageRate, MessageWindow
 from ...runtime.ws_frames import EXTENSION as WS_FRAMES_EXTENSION
 from ...runtime.ws_frames import frame as ws_frame
@@ -507,6 +507,7 @@ class HttpServerOutput(Output):
             return
         self._track()
         sub = self.subscribe("poll", _remote(scope))
+        _announce(scope, sub)
         assert sub.future is not None
         gone = asyncio.ensure_future(_wait_disconnect(receive))
         try:
@@ -553,6 +554,7 @@ class HttpServerOutput(Output):
             headers = [(b"content-type", b"application/octet-stream"), (b"cache-control", b"no-cache"),
                        (b"x-accel-buffering", b"no")]
         sub = self.subscribe("stream", _remote(scope), message_rate=_message_rate(scope))
+        _announce(scope, sub)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers + cors})
         except BaseException:
@@ -571,6 +573,7 @@ class HttpServerOutput(Output):
             return
         frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
         sub = self.subscribe("ws", _remote(scope), framed=frames is not None, message_rate=_message_rate(scope))
+        _announce(scope, sub)
         pump = self._pump_ws_framed(sub, frames["send"]) if sub.framed else self._pump_ws(sub, send)
         await self._serve(sub, pump, _ws_wait_disconnect(receive), send, "ws")
 
@@ -688,6 +691,12 @@ def _utf8(payload: bytes) -> bytes:
         return payload
     except UnicodeDecodeError:
         return payload.decode("utf-8", "replace").encode("utf-8")
+
+
+def _announce(scope: Scope, sub: Subscriber) -> None:
+    hook = scope.get(SUBSCRIBER_HOOK)
+    if hook is not None:
+        hook(sub)
 
 
 def _remote(scope: Scope) -> str:

@@ -31,7 +31,7 @@ def test_errors_are_located_with_suggestions(tmp_path: Path) -> None:
     assert [str(d).replace(str(file), "G") for d in exc.value.diagnostics] == [
         'G:1:1: unknown field "prot" in (root) (did you mean "port"?); expected one of: host, port, admin_secret, '
         "storage, idle_timeout, shutdown_timeout, connect_timeout, ws_ping_interval, max_instances_per_stream, "
-        "apis, watch, workers, logger",
+        "apis, watch, workers, logger, metrics, tracing, analytics",
         "G:2:7: port: 70000 is not a port number (1-65535)",
         'G:3:15: idle_timeout: "soon" is not a duration (expected e.g. "500ms", "10s", "1m30s")',
         "G:4:10: storage: 'postgres://localhost' is not a storage URL (memory, or redis://host:port/db)",
