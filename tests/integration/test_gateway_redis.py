@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 from gateway_adapter import create_app, load_api_text
 from tests.unit.gateway.support import served, until, ws_connect
 from tests.unit.gateway.test_auth_keys import ADMIN, ORDER, SECRET, dropping_document, new_key, problem
+from tests.unit.gateway.test_observability import analytics, metrics, value
 from tests.unit.gateway.test_serve_cli import Server, serve
 
 from .conftest import free_port
@@ -79,6 +80,15 @@ def test_two_gateways_share_keys_rate_limits_and_quotas(run, tmp_path, redis_add
             answers = [await publish((one, two)[n % 2], key) for n in range(20)]
             assert [a.status_code for a in answers] == [200] * 10 + [429] * 10, [a.text for a in answers]
             assert all(55 <= int(a.headers["retry-after"]) <= 60 for a in answers[10:])
+            # Each node's /metrics and analytics show its half of that traffic: 5 passed, 5 refused.
+            for node in (one, two):
+                found = await metrics(node)
+                assert value(found, "asyncgate_http_requests_total", api_id="orders-feed", status_code="200") == 5
+                assert value(found, "asyncgate_http_rejections_total", api_id="orders-feed",
+                             reason="rate_limit") == 5
+                records = (await analytics(node, api_id="orders-feed"))["records"]
+                assert sorted(r["status"] for r in records) == [200] * 5 + [429] * 5
+                assert {r["key_id"] for r in records} == {session["id"]} and key not in str(records)
             assert (await two.get(f"/_admin/keys/{session['id']}", headers=ADMIN)).json()["rate"] == 10
 
             # A quota of 4, created through node 2, spent alternately.
