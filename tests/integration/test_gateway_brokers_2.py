@@ -1,5 +1,5 @@
 """Gateway combinations against real brokers, continued (issue 5, "Gateway combinations"): ZeroMQ -> WebSocket
-and Kafka -> signed webhook, each served as `asyncgate serve` serves an API definition
+and Kafka -> signed webhook, and the gateway's analytics records -> Kafka (issue 6), each served as `asyncgate serve` serves an API definition
 (tests/unit/gateway/support.py `served`: Hypercorn on a free port) and checked with real clients (pyzmq,
 websockets, confluent-kafka, a small HTTP receiver).
 
@@ -15,13 +15,15 @@ import time
 from dataclasses import dataclass
 from typing import Self
 
+import httpx
+import orjson
 import pytest
 import zmq
 import zmq.asyncio
 
 from gateway_adapter import create_app, load_api_text
 from tests.integration._local_ports import stable_port
-from tests.integration.test_gateway_brokers import create_topics, drain, produce, uid
+from tests.integration.test_gateway_brokers import create_topics, drain, produce, read_topic, uid
 from tests.integration.test_http_client import SECRET, Receiver, Reply, Request, independent_signature
 from tests.unit.gateway.support import api_yaml, served, until, ws_connect
 
@@ -203,5 +205,29 @@ def test_kafka_to_signed_webhook_with_a_receiver_that_fails_first(run, kafka_add
         assert window, "no committed-offset sample while the first webhook was being retried"
         assert all(s.offset == -1001 for s in window), window
         assert samples[-1].offset == len(values)
+
+    run(main(), timeout=60)
+
+
+# -- analytics -> Kafka ----------------------------------------------------------------------------------------
+@pytest.mark.kafka
+def test_analytics_records_are_written_to_a_kafka_topic(run, kafka_address: str) -> None:
+    """The gateway config's `analytics.output` takes any output: here a real Kafka topic receives a record per
+    request, refused ones included (issue 6, "Observability and analytics")."""
+    topic = uid("analytics")
+    app = create_app(apis=[load_api_text(api_yaml("/t/", "s:\n  input: {http_server: {path: /in}}\n"
+                                                          "  output: {drop: {}}\n"), "t.yaml")],
+                     config={"analytics": {"output": {"kafka": {"addresses": [kafka_address], "topic": topic}}}})
+
+    async def main() -> None:
+        await create_topics(kafka_address, topic)
+        async with served(app) as host, httpx.AsyncClient(base_url=f"http://{host}", timeout=5) as client:
+            assert (await client.post("/t/in", content=b"one")).status_code == 200
+            assert (await client.get("/t/in")).status_code == 405
+            assert (await client.get("/t/nowhere")).status_code == 404
+            records = [orjson.loads(m.value()) for m in await read_topic(kafka_address, topic, 3)]
+        assert [(r["method"], r["path"], r["status"]) for r in records] == [
+            ("POST", "/t/in", 200), ("GET", "/t/in", 405), ("GET", "/t/nowhere", 404)]
+        assert records[0]["api_id"] == "t" and records[0]["bytes_in"] == 3
 
     run(main(), timeout=60)
