@@ -134,6 +134,9 @@ async def serve_gateway(gateway: "Gateway", config: "GatewayConfig", *, demo: bo
         await gateway.stop()
         return 1
     app = build_app(gateway)
+    from engine.runtime.gc_tuning import tune_for_throughput
+
+    tune_for_throughput()  # as `asyncgate run`: start-up objects out of the collector's sight
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = 0
@@ -302,4 +305,8 @@ def worker_app() -> Any:
         from .watch import ApiWatcher
 
         gateway.watcher = ApiWatcher(gateway, paths, initial=definitions)
-    return build_app(gateway)
+    app = build_app(gateway)
+    from engine.runtime.gc_tuning import tune_for_throughput
+
+    tune_for_throughput()  # as `asyncgate run`; the streams start with the worker's lifespan
+    return app

@@ -7,9 +7,9 @@ collections over every object of the process: a third of the time of a mapping s
 Messages are freed by reference counting as soon as a batch is delivered; the collector is only
 needed for reference cycles, which the engine does not create per message.
 
-`tune_for_throughput()` is what `asyncgate run` calls once the streams are built: the objects
-created at start-up (modules, configs, compiled mappings) are moved out of the collector's sight
-(`gc.freeze`), and young collections run every 5,000 net allocations instead of 700.
+`tune_for_throughput()` is what `asyncgate run` and `asyncgate serve` call once the streams are built:
+the objects created at start-up (modules, configs, compiled mappings) are moved out of the collector's
+sight (`gc.freeze`), and young collections run every 5,000 net allocations instead of 700.
 """
 
 from __future__ import annotations
