@@ -114,6 +114,58 @@ def metadata_value(value: Any) -> Any:
     return value
 
 
+class ProtonLink:
+    """What the amqp_1 input and output share: their handler runs in a ProtonThread and its link is opened
+    (and re-opened: one generation per connection) within CONNECT_TIMEOUT; the link's state is logged when
+    it changes. Subclasses name their ROLE ("source"/"target"), their VERB and how to make their handler."""
+
+    ROLE = ""
+    VERB = ""
+    where: str
+    log: logging.Logger
+    urls: list[str]
+    _thread: ProtonThread | None = None
+    _handler: Any = None
+    _generation = 0
+    _state: LinkState | None = None
+
+    def terminus(self) -> str:
+        raise NotImplementedError
+
+    def new_handler(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def state(self) -> LinkState:
+        if self._state is None:
+            address = ", ".join(safe_url(u) for u in self.urls)
+            self._state = LinkState(self.log, self.where, f"{address} {self.ROLE} {self.terminus()!r}")
+        return self._state
+
+    async def connect(self) -> None:
+        self._handler = self.new_handler()
+        self._thread = ProtonThread(f"asyncgate {self.where} {self.terminus()}", self._handler)
+        self._handler.thread = self._thread
+        await self._open()
+        self.state.connected()
+
+    async def _open(self) -> None:
+        assert self._thread is not None and self._handler is not None
+        opening: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._generation += 1
+        generation = self._generation
+        handler = self._handler
+        await self._thread.call(lambda: handler.start(generation, opening))
+        try:
+            await asyncio.wait_for(asyncio.shield(opening), CONNECT_TIMEOUT)
+        except TimeoutError:
+            await self._thread.call(handler.drop)
+            raise ConnectionError(f"{self.where}: cannot {self.VERB} {self.state.address}: no answer within "
+                                  f"{CONNECT_TIMEOUT:.0f}s") from None
+        except ConnectionError as exc:
+            raise ConnectionError(f"{self.where}: cannot {self.VERB} {self.state.address}: {exc}") from None
+
+
 class ProtonThread:
     """A proton Container running in a daemon thread, with a thread-safe way to run code in it."""
 

@@ -20,13 +20,10 @@ from ...component import AckFn, Input
 from ...message import Batch, Message
 from ...registry import register
 from .._amqp1 import (
-    CONNECT_TIMEOUT,
     Backoff,
     LinkHandler,
-    LinkState,
-    ProtonThread,
+    ProtonLink,
     metadata_value,
-    safe_url,
     sasl_field,
     sasl_settings,
     split_urls,
@@ -67,8 +64,11 @@ class _Receiver(LinkHandler, MessagingHandler):
         return True
 
 
-class Amqp1Input(Input):
+class Amqp1Input(ProtonLink, Input):
     supports_nack = True
+
+    ROLE = "source"
+    VERB = "receive from"
 
     def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
         self.urls = split_urls(conf["urls"])
@@ -81,44 +81,16 @@ class Amqp1Input(Input):
         self.read_header = bool(conf["read_header"])
         self.sasl = sasl_settings(conf["sasl"])
         self._deliveries: asyncio.Queue[Any] = asyncio.Queue()
-        self._thread: ProtonThread | None = None
         self._handler: _Receiver | None = None
-        self._generation = 0
         self._closing = False
         self._reconnecting: asyncio.Task[None] | None = None
         self._nack_streak = 0
-        self._state: LinkState | None = None
 
-    @property
-    def state(self) -> LinkState:
-        if self._state is None:
-            address = ", ".join(safe_url(u) for u in self.urls)
-            self._state = LinkState(self.log, self.where, f"{address} source {self.source!r}")
-        return self._state
+    def terminus(self) -> str:
+        return self.source
 
-    # -- connection ----------------------------------------------------------
-    async def connect(self) -> None:
-        self._handler = _Receiver(self, self.urls, self.source, self.sasl)
-        self._thread = ProtonThread(f"asyncgate {self.where} {self.source}", self._handler)
-        self._handler.thread = self._thread
-        await self._open()
-        self.state.connected()
-
-    async def _open(self) -> None:
-        assert self._thread is not None and self._handler is not None
-        opening: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._generation += 1
-        generation = self._generation
-        handler = self._handler
-        await self._thread.call(lambda: handler.start(generation, opening))
-        try:
-            await asyncio.wait_for(asyncio.shield(opening), CONNECT_TIMEOUT)
-        except TimeoutError:
-            await self._thread.call(handler.drop)
-            raise ConnectionError(f"{self.where}: cannot receive from {self.state.address}: no answer within "
-                                  f"{CONNECT_TIMEOUT:.0f}s") from None
-        except ConnectionError as exc:
-            raise ConnectionError(f"{self.where}: cannot receive from {self.state.address}: {exc}") from None
+    def new_handler(self) -> _Receiver:
+        return _Receiver(self, self.urls, self.source, self.sasl)
 
     def lost(self, generation: int, text: str) -> None:
         """From the reactor: the connection of GENERATION went away."""

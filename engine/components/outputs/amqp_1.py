@@ -18,12 +18,9 @@ from ...component import Output, PartialDelivery
 from ...message import Batch
 from ...registry import register
 from .._amqp1 import (
-    CONNECT_TIMEOUT,
     LinkHandler,
-    LinkState,
-    ProtonThread,
+    ProtonLink,
     describe_condition,
-    safe_url,
     sasl_field,
     sasl_settings,
     split_urls,
@@ -104,7 +101,10 @@ class _Sender(LinkHandler, MessagingHandler):
         self._done(event.delivery.tag, "settled by the receiver without an outcome")
 
 
-class Amqp1Output(Output):
+class Amqp1Output(ProtonLink, Output):
+    ROLE = "target"
+    VERB = "send to"
+
     def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
         self.urls = split_urls(conf["urls"])
         self.target = str(conf["target_address"] or "")
@@ -115,43 +115,19 @@ class Amqp1Output(Output):
         self.max_in_flight = int(conf["max_in_flight"])
         if self.max_in_flight < 1:
             raise ValueError("max_in_flight: must be at least 1")
-        self._thread: ProtonThread | None = None
         self._handler: _Sender | None = None
         self._connected = False
-        self._generation = 0
         self._lock = asyncio.Lock()
-        self._state: LinkState | None = None
 
-    @property
-    def state(self) -> LinkState:
-        if self._state is None:
-            address = ", ".join(safe_url(u) for u in self.urls)
-            self._state = LinkState(self.log, self.where, f"{address} target {self.target!r}")
-        return self._state
+    def terminus(self) -> str:
+        return self.target
 
-    async def connect(self) -> None:
-        self._handler = _Sender(self, self.urls, self.target, self.sasl)
-        self._thread = ProtonThread(f"asyncgate {self.where} {self.target}", self._handler)
-        self._handler.thread = self._thread
-        await self._open()
-        self.state.connected()
+    def new_handler(self) -> _Sender:
+        return _Sender(self, self.urls, self.target, self.sasl)
 
     async def _open(self) -> None:
-        assert self._thread is not None and self._handler is not None
-        opening: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._generation += 1
-        generation = self._generation
-        handler = self._handler
         self._connected = False
-        await self._thread.call(lambda: handler.start(generation, opening))
-        try:
-            await asyncio.wait_for(asyncio.shield(opening), CONNECT_TIMEOUT)
-        except TimeoutError:
-            await self._thread.call(handler.drop)
-            raise ConnectionError(f"{self.where}: cannot send to {self.state.address}: no answer within "
-                                  f"{CONNECT_TIMEOUT:.0f}s") from None
-        except ConnectionError as exc:
-            raise ConnectionError(f"{self.where}: cannot send to {self.state.address}: {exc}") from None
+        await super()._open()
         self._connected = True
 
     def lost(self, generation: int, text: str) -> None:
