@@ -58,7 +58,8 @@ def run_competitor(competitor: Competitor, data_path: Path, repeat: int) -> dict
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run(
-        [competitor.python or sys.executable, "-m", competitor.module, "--data", str(data_path), "--repeat", str(repeat)],
+        [competitor.python or sys.executable, "-m", competitor.module, "--data", str(data_path),
+         "--repeat", str(repeat)],
         env=env, cwd=root, capture_output=True, text=True, timeout=COMPETITOR_TIMEOUT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{competitor.module} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")

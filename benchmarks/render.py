@@ -89,7 +89,7 @@ def _peers(sc: dict[str, Any]) -> list[str]:
     for wname, w in sc["workloads"].items():
         out += ["", f"{wname} ({w['description']}; baseline `{w['baseline']}`):", ""]
         out += [f"- `{comp}`: {c['description']}" for comp, c in w["competitors"].items()]
-    return out
+    return out + ["", "Notes:", ""] + [f"- {note}" for note in sc.get("notes", [])]
 
 
 def chart(name: str, sc: dict[str, Any], path: Path) -> bool:

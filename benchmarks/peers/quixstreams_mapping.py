@@ -20,13 +20,12 @@ from quixstreams.sources.community.file.local import LocalFileSource
 from benchmarks.competitor import count_lines, main
 from benchmarks.peers.settings import FETCH, GROUP
 
-
 _lines = cache(count_lines)  # counted once, outside the timed runs' work
 
 
 class DevNullLines(BatchingSink):
     def setup(self) -> None:
-        self._out = open(os.devnull, "wb")
+        self._out = open(os.devnull, "wb")  # noqa: SIM115 - the sink's lifetime, not a block's
 
     def write(self, batch: SinkBatch) -> None:
         self._out.write(b"".join(orjson.dumps(item.value) + b"\n" for item in batch))

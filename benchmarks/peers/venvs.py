@@ -40,8 +40,8 @@ def ensure(name: str, distribution: str, requirements: tuple[str, ...], log: Any
         if proc.returncode != 0:
             return {**status, "status": "unavailable", "error": last_error(proc.stderr or proc.stdout)}
         (home / STAMP).write_text("\n".join(requirements))
-    version = subprocess.run([str(python(name)), "-c", f"from importlib.metadata import version; "
-                              f"print(version({distribution!r}))"], capture_output=True, text=True, check=False)
+    script = f"from importlib.metadata import version; print(version({distribution!r}))"
+    version = subprocess.run([str(python(name)), "-c", script], capture_output=True, text=True, check=False)
     if version.returncode != 0:
         return {**status, "status": "unavailable", "error": last_error(version.stderr)}
     return {**status, "status": "installed", "version": version.stdout.strip()}
