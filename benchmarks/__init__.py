@@ -18,6 +18,10 @@ Scenarios:
                deliveries/s and p50/p99 latency (benchmarks/broadcast/__init__.py)
   kafka        Kafka (Tansu, 1M small messages preloaded; 100k with --quick) → drop through the kafka input,
                against a raw confluent-kafka consume() loop in the same run (benchmarks/kafka/__init__.py)
+  peers        Bytewax, Quix Streams and Faust on the mapping and kafka workloads, each in its own
+               virtualenv under benchmarks/.peers/ (created once, on demand, from pinned versions), against
+               the same baselines and asyncgate (benchmarks/peers/scenario.py). ASYNCGATE_BENCH_PEERS=0
+               leaves it out; its smoke test runs only with ASYNCGATE_BENCH_PEERS=1.
 
 `python -m benchmarks.render` turns the newest results file into RESULTS.md and a PNG chart per
 scenario (also done at the end of every run).

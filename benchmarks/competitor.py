@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 
-def main(run_once: Callable[[str], int | None], extra: Callable[[], dict[str, Any]] | None = None,
+def main(run_once: Callable[[str], int | tuple[int, float] | None], extra: Callable[[], dict[str, Any]] | None = None,
          warmup: bool = False) -> None:
     """Parse `--data FILE --repeat N`, call RUN_ONCE(FILE) N times (it returns the number of
-    messages it handled, or None for "every line", counted here outside the timing), and print
+    messages it handled, or None for "every line", counted here outside the timing; or (messages,
+    seconds) when it times itself: a framework whose shutdown is no part of the work), and print
     {"seconds": [...], "messages": n, ...} as one JSON line. WARMUP: first run it once, untimed, on
     a small file (imports, registries, first-call caches)."""
     parser = argparse.ArgumentParser()
@@ -31,7 +32,10 @@ def main(run_once: Callable[[str], int | None], extra: Callable[[], dict[str, An
         gc.collect()
         start = time.perf_counter()
         handled = run_once(args.data)
-        seconds.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        if isinstance(handled, tuple):
+            handled, elapsed = handled
+        seconds.append(elapsed)
         messages = count_lines(args.data) if handled is None else handled
     result: dict[str, Any] = {"seconds": seconds, "messages": messages}
     if extra is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import data
 
-SCENARIOS = ("passthrough", "mapping", "broadcast", "kafka")
+SCENARIOS = ("passthrough", "mapping", "broadcast", "kafka", "peers")
 RESULTS_DIR = Path(__file__).with_name("results")
 FULL_LINES = 1_000_000
 QUICK_LINES = 100_000
@@ -29,6 +29,7 @@ class Competitor:
     module: str  # run as `python -m MODULE --data FILE --repeat N`
     description: str
     env: dict[str, str] = field(default_factory=dict)
+    python: str | None = None  # the interpreter (a peer framework's own venv); default: this one
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def run_competitor(competitor: Competitor, data_path: Path, repeat: int) -> dict
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run(
-        [sys.executable, "-m", competitor.module, "--data", str(data_path), "--repeat", str(repeat)],
+        [competitor.python or sys.executable, "-m", competitor.module, "--data", str(data_path),
+         "--repeat", str(repeat)],
         env=env, cwd=root, capture_output=True, text=True, timeout=COMPETITOR_TIMEOUT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{competitor.module} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
@@ -78,17 +80,30 @@ def run_scenario(scenario: Scenario, lines: int, repeat: int, log: Any = None) -
         if log:
             log(f"  {scenario.name}/{competitor.name} ...")
         raw[competitor.name] = run_competitor(competitor, data_path, repeat)
-    base = raw[scenario.baseline]
+    return {
+        "description": scenario.description,
+        "messages": lines,
+        "data_bytes": data_path.stat().st_size,
+        "baseline": scenario.baseline,
+        "ratio_meaning": "competitor messages/s divided by the baseline's median messages/s (> 1: faster)",
+        "competitors": compare(scenario.competitors, raw, scenario.baseline, lines),
+    }
+
+
+def compare(competitors: tuple[Competitor, ...], raw: dict[str, dict[str, Any]], baseline: str,
+            lines: int) -> dict[str, Any]:
+    """Each competitor's figures from its RAW result (as printed), with ratios against BASELINE."""
+    base = raw[baseline]
     base_rate = statistics.median(base["messages"] / s for s in base["seconds"])
-    competitors: dict[str, Any] = {}
-    for competitor in scenario.competitors:
+    results: dict[str, Any] = {}
+    for competitor in competitors:
         result = dict(raw[competitor.name])
         seconds = result.pop("seconds")
         messages = result.pop("messages")
         if messages != lines:
-            raise RuntimeError(f"{scenario.name}/{competitor.name} handled {messages} messages, not {lines}")
+            raise RuntimeError(f"{competitor.name} handled {messages} messages, not {lines}")
         rates = [messages / s for s in seconds]
-        competitors[competitor.name] = {
+        results[competitor.name] = {
             "description": competitor.description,
             "env": competitor.env,
             "ratio": spread([r / base_rate for r in rates]),
@@ -97,14 +112,7 @@ def run_scenario(scenario: Scenario, lines: int, repeat: int, log: Any = None) -
             "repeats": seconds,
             **({"info": result} if result else {}),
         }
-    return {
-        "description": scenario.description,
-        "messages": lines,
-        "data_bytes": data_path.stat().st_size,
-        "baseline": scenario.baseline,
-        "ratio_meaning": "competitor messages/s divided by the baseline's median messages/s (> 1: faster)",
-        "competitors": competitors,
-    }
+    return results
 
 
 # -- the machine ---------------------------------------------------------------------------------
@@ -193,6 +201,18 @@ def run(only: list[str] | None, quick: bool, lines: int | None, repeat: int | No
 def summary(report: dict[str, Any]) -> str:
     rows = []
     for name, scenario in report["scenarios"].items():
+        if "skipped" in scenario:
+            rows.append(f"{name}: skipped ({scenario['skipped']})")
+            continue
+        if "workloads" in scenario:
+            for wname, workload in scenario["workloads"].items():
+                rows.append(f"{name}/{wname} ({scenario['messages']} messages, baseline {workload['baseline']}):")
+                for comp, c in workload["competitors"].items():
+                    rows.append(f"  {comp:<26} {c['ratio']['median']:6.2f}x  "
+                                f"{c['ratio_vs_asyncgate']['median']:6.2f}x asyncgate"
+                                f"  {c['messages_per_second']['median']:>12,.0f} msg/s")
+                rows += [f"  {comp:<26} {why}" for comp, why in workload["not_run"].items()]
+            continue
         if "cases" in scenario:
             for cname, case in scenario["cases"].items():
                 rows.append(f"{name}/{cname} ({case['deliveries']} deliveries, baseline {scenario['baseline']}):")

@@ -22,7 +22,8 @@ STATS = {"min", "median", "max"}
 
 
 def test_suite_runs_and_writes_the_results_file(tmp_path: Path) -> None:
-    env = dict(os.environ, ASYNCGATE_BENCH_DATA=str(tmp_path / "data"))
+    # the peers scenario creates its frameworks' virtualenvs: test_peers_smoke.py, opt-in
+    env = dict(os.environ, ASYNCGATE_BENCH_DATA=str(tmp_path / "data"), ASYNCGATE_BENCH_PEERS="0")
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--lines", str(LINES), "--repeat", "1", "--output", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -37,7 +38,8 @@ def test_suite_runs_and_writes_the_results_file(tmp_path: Path) -> None:
     assert {"asyncgate", "orjson", "msgspec", "uvloop"} <= set(m["packages"])
     assert report["settings"] == {"quick": False, "lines": LINES, "repeat": 1, "only": None}
 
-    assert set(report["scenarios"]) == {"passthrough", "mapping", "broadcast", "kafka"}
+    assert set(report["scenarios"]) == {"passthrough", "mapping", "broadcast", "kafka", "peers"}
+    assert report["scenarios"].pop("peers")["skipped"] == "ASYNCGATE_BENCH_PEERS=0"
     expected = {"passthrough": {"python_read_loop", "cat", "asyncgate", "asyncgate_no_extensions"},
                 "mapping": {"orjson_loop", "asyncgate", "asyncgate_no_extensions"},
                 "kafka": {"raw_consume", "asyncgate", "asyncgate_no_extensions"}}
