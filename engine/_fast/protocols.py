@@ -15,7 +15,19 @@ class Framing(Protocol):
         ...
 
     def join(self, payloads: list[bytes], delim: bytes) -> bytes:
-        """Each payload followed by DELIM, as one bytes object (what file/stdout outputs write)."""
+        """Each payload followed by DELIM, as one bytes object."""
+        ...
+
+    def frame(self, payloads: list[bytes], delim: bytes) -> bytes:
+        """As join, but a payload that already ends with DELIM gets no second one (what the file and
+        stdout outputs write, as in Bento)."""
+        ...
+
+    def pack_lines(self, data: bytes, final: bool) -> tuple[bytes, int, bytes] | None:
+        """What ``split(data, b"\\n", final, True)`` cuts, kept as one buffer: (the parts, each followed
+        by b"\\n", as one bytes object; how many; the unterminated rest), when that needs no rewriting
+        of DATA's complete lines (none empty, none ending with b"\\r"); else None,
+        and the caller splits."""
         ...
 
 
@@ -52,6 +64,12 @@ class FlatMap(Projector, Protocol):
 
     def run_many(self, payloads: list[bytes | None]) -> list[bytes | None]:
         """``[run(p) for p in payloads]``, None for a payload that is None."""
+        ...
+
+    def run_lines(self, data: bytes) -> bytes | None:
+        """The documents ``run`` makes of each line of DATA (cut at b"\\n"; a last line without one
+        counts), each followed by b"\\n", as one bytes object; None when ``run`` gives None for any
+        line (an empty one included): the caller then maps the lines one by one."""
         ...
 
 
