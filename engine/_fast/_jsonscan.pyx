@@ -100,12 +100,30 @@ cdef Py_ssize_t _utf8(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexce
     return i + need + 1
 
 
+ctypedef unsigned long long u64
+cdef u64 ONES = 0x0101010101010101ULL
+cdef u64 HIGHS = 0x8080808080808080ULL
+
+
+cdef inline bint _plain8(const unsigned char* p) noexcept nogil:
+    """Whether none of the 8 bytes at P is special in a string (STR_SPECIAL), tested all at once:
+    a byte of w ^ c is zero where w holds c, and (x - ONES) & ~x & HIGHS flags zero bytes (and
+    bytes below 0x20 for w - 0x20 * ONES), with no false "plain" (only false "special")."""
+    cdef u64 w, q, b
+    memcpy(&w, p, 8)
+    q = w ^ (ONES * 34)
+    b = w ^ (ONES * 92)
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS == 0
+
+
 cdef Py_ssize_t _string(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, bint* escaped) noexcept nogil:
     """I is just after the opening quote; return the index after the closing quote, or -1."""
     cdef unsigned char c
     cdef int k, h, u
     escaped[0] = False
     while True:
+        while i + 8 <= n and _plain8(p + i):
+            i += 8
         while i < n and not STR_SPECIAL[p[i]]:
             i += 1
         if i >= n:
@@ -308,6 +326,15 @@ cdef double _fast_float(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) no
     return -d if neg else d
 
 
+cdef inline bint _zero_digits(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """Whether the (valid) JSON number p[i:end] is a zero: no digit but 0 before its exponent."""
+    while i < end and p[i] != 101 and p[i] != 69:
+        if 49 <= p[i] <= 57:
+            return False
+        i += 1
+    return True
+
+
 cdef object _decode_value(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, object data):
     """The Python value of the (already validated) JSON value p[start:end], as msgspec decodes it."""
     cdef unsigned char c = p[start]
@@ -412,7 +439,8 @@ cdef class Projector:
                 if i < 0:
                     return -1
                 for j in range(self._count):
-                    if self._klen[j] == klen and memcmp(self._kptr[j], p + kstart, klen) == 0:
+                    if (self._klen[j] == klen and (klen == 0 or <unsigned char>self._kptr[j][0] == p[kstart])
+                            and memcmp(self._kptr[j], p + kstart, klen) == 0):
                         starts[j] = vstart  # a repeated key: the last one wins, as in msgspec
                         ends[j] = i
                         break
@@ -718,11 +746,13 @@ cdef class FlatMap(Projector):
                 return 0
             if kind == 2:
                 d = _fast_float(p, start, end)
+                if d != d and _zero_digits(p, start, end):
+                    d = -0.0 if c == 45 else 0.0  # a zero keeps its sign, as msgspec decodes it
                 if d == d:
                     v.kind = K_FLOAT
                     v.d = d
                     return 0
-            v.kind = K_OTHER  # big integers, long or zero floats: msgspec decodes them below
+            v.kind = K_OTHER  # big integers, long floats: msgspec decodes them below
             return 0
         v.kind = K_OTHER
         return 0
