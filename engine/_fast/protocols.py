@@ -78,6 +78,27 @@ class JsonScan(Protocol):
     FlatMap: Callable[[Iterable[str], Iterable[tuple[str, list[tuple[str, Any]]]]], FlatMap]
 
 
+class SlidingWindow(Protocol):
+    """The times of the events of a sliding window, oldest first (``SlidingWindow(capacity)``: room
+    for that many, up to 1024, before it grows). The rate limiters keep one per counter / subscriber."""
+
+    def __len__(self) -> int: ...
+
+    def expire(self, cutoff: float) -> int:
+        """Drop the oldest times while they are at or before CUTOFF (they left the window
+        ``(now - per, now]``: CUTOFF is ``now - per``); return how many are left."""
+        ...
+
+    def add(self, when: float, count: int = 1) -> None:
+        """Log COUNT events at WHEN (none when COUNT <= 0)."""
+        ...
+
+    def until_leaves(self, index: int, per: float, now: float) -> float:
+        """Seconds from NOW until the INDEX-th oldest time leaves a window of PER seconds
+        (``time + per - now``); IndexError when there is no such time."""
+        ...
+
+
 class MessageKit(Protocol):
     """Messages made in bulk (``MessageKit(Message, UNSET, SharedMeta, MetaSource)``), exactly as
     engine/message.py makes them one by one; the compiled kit refuses a class whose slots it does
