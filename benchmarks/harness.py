@@ -37,6 +37,7 @@ class Scenario:
     description: str
     baseline: str
     competitors: tuple[Competitor, ...]
+    notes: str = ""  # profile notes: what limits the figures (RESULTS.md prints them under the table)
 
 
 def load_scenarios(only: list[str] | None = None) -> list[Scenario]:
@@ -104,6 +105,7 @@ def run_scenario(scenario: Scenario, lines: int, repeat: int, log: Any = None) -
         "baseline": scenario.baseline,
         "ratio_meaning": "competitor messages/s divided by the baseline's median messages/s (> 1: faster)",
         "competitors": competitors,
+        **({"notes": scenario.notes} if scenario.notes else {}),
     }
 
 

@@ -63,6 +63,8 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
                 out.append(f"| {comp} | {_s(c['ratio'], '.2f')} | {_s(c['messages_per_second'], ',.0f')} |")
             out.append("")
             out += [f"- `{comp}`: {c['description']}" for comp, c in sc["competitors"].items()]
+        if sc.get("notes"):
+            out += ["", sc["notes"].strip()]
         if name in charts:
             out += ["", f"![{name}]({charts[name]})"]
         out.append("")
