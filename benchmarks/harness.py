@@ -38,6 +38,7 @@ class Scenario:
     description: str
     baseline: str
     competitors: tuple[Competitor, ...]
+    notes: str = ""  # profile notes: what limits the figures (RESULTS.md prints them under the table)
 
 
 def load_scenarios(only: list[str] | None = None) -> list[Scenario]:
@@ -87,6 +88,7 @@ def run_scenario(scenario: Scenario, lines: int, repeat: int, log: Any = None) -
         "baseline": scenario.baseline,
         "ratio_meaning": "competitor messages/s divided by the baseline's median messages/s (> 1: faster)",
         "competitors": compare(scenario.competitors, raw, scenario.baseline, lines),
+        **({"notes": scenario.notes} if scenario.notes else {}),
     }
 
 

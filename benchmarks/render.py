@@ -68,6 +68,11 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
                 out.append(f"| {comp} | {_s(c['ratio'], '.2f')} | {_s(c['messages_per_second'], ',.0f')} |")
             out.append("")
             out += [f"- `{comp}`: {c['description']}" for comp, c in sc["competitors"].items()]
+        notes = sc.get("notes")
+        if isinstance(notes, list):
+            out += ["", "Notes:", ""] + [f"- {note}" for note in notes]
+        elif notes:
+            out += ["", notes.strip()]
         if name in charts:
             out += ["", f"![{name}]({charts[name]})"]
         out.append("")
@@ -89,7 +94,7 @@ def _peers(sc: dict[str, Any]) -> list[str]:
     for wname, w in sc["workloads"].items():
         out += ["", f"{wname} ({w['description']}; baseline `{w['baseline']}`):", ""]
         out += [f"- `{comp}`: {c['description']}" for comp, c in w["competitors"].items()]
-    return out + ["", "Notes:", ""] + [f"- {note}" for note in sc.get("notes", [])]
+    return out
 
 
 def chart(name: str, sc: dict[str, Any], path: Path) -> bool:

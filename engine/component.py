@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from .message import Batch, Message
+from .message import Batch, LineBatch, Message
 
 if TYPE_CHECKING:
     from .config.validate import ComponentConfig
@@ -53,6 +53,11 @@ class Input(Component):
     async def read(self) -> tuple[Batch, AckFn]:
         raise NotImplementedError
 
+    def pack_lines(self) -> bool:
+        """From now on `read` may return a LineBatch instead of a list (the stream's stages all take
+        one); False when this input never does."""
+        return False
+
     async def close(self) -> None:
         return None
 
@@ -60,8 +65,15 @@ class Input(Component):
 class Processor(Component):
     """Turns a batch into a batch. Returning an empty batch drops the messages on purpose."""
 
+    takes_lines = False  # has a `process_lines` worth calling
+
     async def process_batch(self, batch: Batch) -> Batch:
         raise NotImplementedError
+
+    def process_lines(self, batch: LineBatch) -> LineBatch | None:
+        """What `process_batch` would make of BATCH's messages, kept as a LineBatch; None when it
+        cannot tell without the messages (`process_batch` then gets them)."""
+        return None
 
     async def close(self) -> None:
         return None
@@ -98,7 +110,10 @@ class MessageProcessor(Processor):
 
 
 class Output(Component):
-    """Consumes batches. `write` returns once the batch is delivered and raises if it was not."""
+    """Consumes batches. `write` returns once the batch is delivered and raises if it was not.
+    An output whose `takes_lines` is true is also given LineBatch batches."""
+
+    takes_lines = False
 
     async def connect(self) -> None:
         return None

@@ -213,12 +213,47 @@ def _deep_copy(value: Any) -> Any:
 Batch = list[Message]
 
 
+class LineBatch:
+    """A batch kept as the one buffer it was read as: the messages are DATA cut at each b"\\n" (COUNT
+    of them, none empty), all with metadata META and no error flag nor reply.
+
+    A stream whose stages all take it (`Stream.run`: the file input with the `lines` codec, the
+    flat mappings, the file and drop outputs) moves whole chunks this way, without a Message per
+    line; a stage that cannot handle one turns it into messages (`messages()`), exactly those the
+    input would have made, and the rest of the stream goes on with them."""
+
+    __slots__ = ("count", "data", "meta")
+
+    def __init__(self, data: bytes, count: int, meta: dict[str, Any] | None) -> None:
+        self.data = data
+        self.count = count
+        self.meta = meta
+
+    def __len__(self) -> int:
+        return self.count
+
+    def messages(self) -> Batch:
+        from ._fast import framing
+
+        return new_batch(framing.split(self.data, b"\n", True, False)[0], self.meta)
+
+    def __repr__(self) -> str:
+        return f"LineBatch({self.count} messages, {len(self.data)} bytes, meta={self.meta!r})"
+
+
+def as_messages(batch: "Batch | LineBatch") -> Batch:
+    """BATCH as a list of messages (a LineBatch made into one)."""
+    return batch.messages() if type(batch) is LineBatch else batch  # type: ignore[return-value]
+
+
 def batch_bytes(batch: Batch) -> int:
     return sum(len(m.raw) for m in batch)
 
 
 def copy_batch(batch: Batch) -> Batch:
-    """``[m.copy() for m in batch]``, made in bulk."""
+    """``[m.copy() for m in batch]``, made in bulk (a LineBatch, which nothing changes, as it is)."""
+    if type(batch) is LineBatch:
+        return batch
     return _KIT.copy(batch)
 
 

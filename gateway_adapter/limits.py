@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from engine._fast import window
+from engine._fast.protocols import SlidingWindow
 
 Clock = Callable[[], float]
 
@@ -93,7 +95,7 @@ class MemoryLimiter:
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.clock = clock
-        self._logs: dict[str, deque[float]] = {}
+        self._logs: dict[str, SlidingWindow] = {}
         self._quotas: dict[str, tuple[int, float]] = {}  # counter → (used, renews at)
 
     async def hit(self, limits: Sequence[Limit]) -> Verdict:
@@ -107,26 +109,25 @@ class MemoryLimiter:
             log = self._logs.get(limit.counter)
             if log is None:
                 continue
-            while log and log[0] <= now - limit.per:  # left the window (now - per, now]
-                log.popleft()
-            if not log:
+            if not log.expire(now - limit.per):  # what left the window (now - per, now]
                 del self._logs[limit.counter]
                 continue
             if len(log) >= limit.rate:
                 # Room again when the entry that makes the log full leaves the window.
-                oldest = log[len(log) - math.ceil(limit.rate)]
-                wait = oldest + limit.per - now
+                wait = log.until_leaves(len(log) - math.ceil(limit.rate), limit.per, now)
                 if refused is None or wait > refused.retry_after:
                     refused = Verdict(False, wait, limit.counter, 0, limit.rate, wait)
         if refused is not None:
             return refused
         tightest = ALLOWED
         for limit in active:
-            log = self._logs.setdefault(limit.counter, deque())
-            log.append(now)
+            log = self._logs.get(limit.counter)
+            if log is None:
+                log = self._logs[limit.counter] = window.SlidingWindow(math.ceil(limit.rate))
+            log.add(now)
             remaining = int(limit.rate) - len(log)
             if tightest is ALLOWED or remaining < tightest.remaining:
-                tightest = Verdict(True, 0.0, limit.counter, remaining, limit.rate, log[0] + limit.per - now)
+                tightest = Verdict(True, 0.0, limit.counter, remaining, limit.rate, log.until_leaves(0, limit.per, now))
         return tightest
 
     async def consume_quota(self, counter: str, maximum: int, renewal: float) -> Verdict:

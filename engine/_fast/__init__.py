@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import _framing_py, _jsonscan_py, _messages_py
+from . import _framing_py, _jsonscan_py, _messages_py, _window_py
 from .protocols import Framing, JsonScan
 
 USE_EXTENSIONS = os.environ.get("ASYNCGATE_NO_EXTENSIONS", "") not in ("1", "true", "yes")
@@ -28,6 +28,8 @@ def _load(compiled: str, twin: ModuleType) -> ModuleType:
 framing: Framing = _load("_framing", _framing_py)  # type: ignore[assignment]
 jsonscan: JsonScan = _load("_jsonscan", _jsonscan_py)  # type: ignore[assignment]
 messages: ModuleType = _load("_messages", _messages_py)  # MessageKit, see engine/message.py
-COMPILED = framing is not _framing_py and jsonscan is not _jsonscan_py and messages is not _messages_py
+window: ModuleType = _load("_window", _window_py)  # SlidingWindow, for the rate limiters
+COMPILED = (framing is not _framing_py and jsonscan is not _jsonscan_py and messages is not _messages_py
+            and window is not _window_py)
 
-__all__ = ["COMPILED", "USE_EXTENSIONS", "framing", "jsonscan", "messages"]
+__all__ = ["COMPILED", "USE_EXTENSIONS", "framing", "jsonscan", "messages", "window"]

@@ -72,3 +72,61 @@ def join(list payloads, bytes delim):
         memcpy(dst, PyBytes_AS_STRING(delim), dlen)
         dst += dlen
     return out
+
+
+cdef inline bint _ends_with(bytes payload, const char* d, Py_ssize_t dlen) noexcept:
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(payload)
+    return size >= dlen and memcmp(PyBytes_AS_STRING(payload) + size - dlen, d, dlen) == 0
+
+
+def frame(list payloads, bytes delim):
+    cdef Py_ssize_t total = 0, dlen = PyBytes_GET_SIZE(delim), size
+    cdef const char* d = PyBytes_AS_STRING(delim)
+    cdef bytes payload, out
+    cdef char* dst
+    if not payloads:
+        return b""
+    for payload in payloads:
+        total += PyBytes_GET_SIZE(payload) + (0 if _ends_with(payload, d, dlen) else dlen)
+    out = PyBytes_FromStringAndSize(NULL, total)
+    dst = PyBytes_AS_STRING(out)
+    for payload in payloads:
+        size = PyBytes_GET_SIZE(payload)
+        memcpy(dst, PyBytes_AS_STRING(payload), size)
+        dst += size
+        if not _ends_with(payload, d, dlen):
+            memcpy(dst, d, dlen)
+            dst += dlen
+    return out
+
+
+cdef extern from "string.h":
+    const void* memrchr(const void* s, int c, size_t n) nogil
+
+
+def pack_lines(bytes data, bint final):
+    cdef const char* buf = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), end = 0, start = 0, count = 0
+    cdef const char* hit = <const char*>memrchr(buf, 10, n)
+    cdef bytes body, rest
+    if hit != NULL:
+        end = hit - buf + 1
+    # Every line must be there as split() cuts it: not empty, no \r before its newline.
+    while start < end:
+        hit = <const char*>memchr(buf + start, 10, end - start)
+        if hit == buf + start or (hit - 1)[0] == b'\r':
+            return None
+        count += 1
+        start = hit - buf + 1
+    if final and end < n:
+        if buf[n - 1] == b'\r':
+            return None
+        body = PyBytes_FromStringAndSize(NULL, n + 1)
+        memcpy(PyBytes_AS_STRING(body), buf, n)
+        PyBytes_AS_STRING(body)[n] = b'\n'
+        return body, count + 1, b""
+    if end == n:
+        return data, count, b""
+    body = PyBytes_FromStringAndSize(buf, end)
+    rest = data if end == 0 else PyBytes_FromStringAndSize(buf + end, n - end)
+    return body, count, rest

@@ -18,3 +18,20 @@ def join(payloads: list[bytes], delim: bytes) -> bytes:
     if not payloads:
         return b""
     return delim.join(payloads) + delim
+
+
+def frame(payloads: list[bytes], delim: bytes) -> bytes:
+    if any(p.endswith(delim) for p in payloads):
+        cut = len(delim)
+        payloads = [p[:-cut] if p.endswith(delim) else p for p in payloads]
+    return join(payloads, delim)
+
+
+def pack_lines(data: bytes, final: bool) -> tuple[bytes, int, bytes] | None:
+    end = data.rfind(b"\n") + 1
+    body, rest = data[:end], data[end:]
+    if final and rest:
+        body, rest = body + rest + b"\n", b""
+    if body.startswith(b"\n") or b"\n\n" in body or b"\r\n" in body:
+        return None
+    return body, body.count(b"\n"), rest

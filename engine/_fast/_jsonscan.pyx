@@ -10,9 +10,10 @@ decodes the whole document with msgspec instead, which gives the exact value or 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdio cimport snprintf
-from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdio cimport snprintf
+from libc.string cimport memchr, memcmp, memcpy, strlen
 
 import msgspec
 
@@ -21,6 +22,8 @@ cdef object _decode = msgspec.json.decode
 cdef extern from "Python.h":
     ctypedef struct PyObject
     double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
+    char* PyOS_double_to_string(double val, char format_code, int precision, int flags, int* type) except NULL
+    enum: DTSF_ADD_DOT_0 "Py_DTSF_ADD_DOT_0"
 
 cdef extern from "math.h":
     const double NAN
@@ -97,12 +100,30 @@ cdef Py_ssize_t _utf8(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexce
     return i + need + 1
 
 
+ctypedef unsigned long long u64
+cdef u64 ONES = 0x0101010101010101ULL
+cdef u64 HIGHS = 0x8080808080808080ULL
+
+
+cdef inline bint _plain8(const unsigned char* p) noexcept nogil:
+    """Whether none of the 8 bytes at P is special in a string (STR_SPECIAL), tested all at once:
+    a byte of w ^ c is zero where w holds c, and (x - ONES) & ~x & HIGHS flags zero bytes (and
+    bytes below 0x20 for w - 0x20 * ONES), with no false "plain" (only false "special")."""
+    cdef u64 w, q, b
+    memcpy(&w, p, 8)
+    q = w ^ (ONES * 34)
+    b = w ^ (ONES * 92)
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS == 0
+
+
 cdef Py_ssize_t _string(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, bint* escaped) noexcept nogil:
     """I is just after the opening quote; return the index after the closing quote, or -1."""
     cdef unsigned char c
     cdef int k, h, u
     escaped[0] = False
     while True:
+        while i + 8 <= n and _plain8(p + i):
+            i += 8
         while i < n and not STR_SPECIAL[p[i]]:
             i += 1
         if i >= n:
@@ -305,6 +326,15 @@ cdef double _fast_float(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) no
     return -d if neg else d
 
 
+cdef inline bint _zero_digits(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """Whether the (valid) JSON number p[i:end] is a zero: no digit but 0 before its exponent."""
+    while i < end and p[i] != 101 and p[i] != 69:
+        if 49 <= p[i] <= 57:
+            return False
+        i += 1
+    return True
+
+
 cdef object _decode_value(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, object data):
     """The Python value of the (already validated) JSON value p[start:end], as msgspec decodes it."""
     cdef unsigned char c = p[start]
@@ -409,7 +439,8 @@ cdef class Projector:
                 if i < 0:
                     return -1
                 for j in range(self._count):
-                    if self._klen[j] == klen and memcmp(self._kptr[j], p + kstart, klen) == 0:
+                    if (self._klen[j] == klen and (klen == 0 or <unsigned char>self._kptr[j][0] == p[kstart])
+                            and memcmp(self._kptr[j], p + kstart, klen) == 0):
                         starts[j] = vstart  # a repeated key: the last one wins, as in msgspec
                         ends[j] = i
                         break
@@ -451,7 +482,7 @@ cdef class Projector:
 # -- flat mappings: `root.<key> = <arithmetic on this.<key> and literals>` -----------------------
 
 cdef enum Kind:
-    K_NULL, K_TRUE, K_FALSE, K_INT, K_FLOAT, K_STR, K_OTHER, K_CONST
+    K_NULL, K_TRUE, K_FALSE, K_INT, K_FLOAT, K_STR, K_OTHER, K_CONST, K_PIECE
 
 cdef enum Op:
     OP_KEY, OP_CONST, OP_ADD, OP_SUB, OP_MUL, OP_DIV
@@ -463,6 +494,44 @@ cdef struct Val:
     Py_ssize_t start
     Py_ssize_t end
     Py_ssize_t const_index  # K_CONST: index of the pre-encoded literal
+
+# A growing output buffer (PyMem), for documents written one after the other.
+cdef struct Buf:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t cap
+
+
+cdef int _init(Buf* b, Py_ssize_t cap) except -1:
+    b.size = 0
+    b.cap = cap
+    b.data = <char*>PyMem_Malloc(cap)
+    if b.data == NULL:
+        raise MemoryError()
+    return 0
+
+
+cdef int _reserve(Buf* b, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t cap
+    cdef char* grown
+    if b.size + extra <= b.cap:
+        return 0
+    cap = max(b.cap * 2, b.size + extra)
+    grown = <char*>PyMem_Realloc(b.data, cap)
+    if grown == NULL:
+        raise MemoryError()
+    b.data = grown
+    b.cap = cap
+    return 0
+
+
+cdef inline int _put(Buf* b, const char* s, Py_ssize_t n) except -1:
+    if b.size + n > b.cap:
+        _reserve(b, n)
+    memcpy(b.data + b.size, s, n)
+    b.size += n
+    return 0
+
 
 cdef enum:
     MAX_CODE = 256
@@ -677,34 +746,31 @@ cdef class FlatMap(Projector):
                 return 0
             if kind == 2:
                 d = _fast_float(p, start, end)
+                if d != d and _zero_digits(p, start, end):
+                    d = -0.0 if c == 45 else 0.0  # a zero keeps its sign, as msgspec decodes it
                 if d == d:
                     v.kind = K_FLOAT
                     v.d = d
                     return 0
-            v.kind = K_OTHER  # big integers, long or zero floats: msgspec decodes them below
+            v.kind = K_OTHER  # big integers, long floats: msgspec decodes them below
             return 0
         v.kind = K_OTHER
         return 0
 
-    def run(self, data):
-        if not PyBytes_CheckExact(data):
-            return None
-        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef int _eval(self, const unsigned char* p, Py_ssize_t n, object data, Py_ssize_t base,
+                   Val* results, list floats, list pieces) except -2:
+        """Evaluate the outputs for the JSON object P[:N] (DATA's bytes from BASE on) into RESULTS,
+        ready to write: strings as offsets into DATA, floats as indexes into FLOATS (formatted later,
+        all at once), values decoded in Python as indexes into PIECES (their JSON). -1 when the
+        general path must decide."""
         cdef Py_ssize_t starts[MAX_KEYS]
         cdef Py_ssize_t ends[MAX_KEYS]
         cdef Val stack[MAX_STACK]
-        cdef Val results[MAX_OUT]
-        cdef Py_ssize_t pc = 0, sp, j, k, total, size
-        cdef int op, kind
-        cdef char ints[MAX_OUT][24]
-        cdef int ilen[MAX_OUT]
-        cdef list extra = None
-        cdef bytes out, piece
-        cdef char* dst
+        cdef Py_ssize_t pc = 0, sp, j, k
+        cdef int op
+        cdef Val* v
         if self._locate(p, n, starts, ends) < 0:
-            return None
-        # Evaluate each program.
+            return -1
         for j in range(self._nout):
             sp = 0
             while pc < self._out_end[j]:
@@ -719,86 +785,132 @@ cdef class FlatMap(Projector):
                 else:
                     sp -= 1
                     if _binop(op, &stack[sp - 1], &stack[sp]) < 0:
-                        return None
+                        return -1
                 pc += 1
-            results[j] = stack[0]
-        # Encode: the size first, then one bytes object written in place.
-        total = 2 + self._nout - 1
-        for j in range(self._nout):
-            total += PyBytes_GET_SIZE(<bytes>self._names[j])
-            kind = results[j].kind
-            if kind == K_NULL:
-                total += 4
-            elif kind == K_TRUE:
-                total += 4
-            elif kind == K_FALSE:
-                total += 5
-            elif kind == K_INT:
-                ilen[j] = snprintf(ints[j], 24, b"%lld", results[j].i)
-                total += ilen[j]
-            elif kind == K_FLOAT:
-                if not (results[j].d - results[j].d == 0.0):
-                    return None  # inf / nan
-                piece = self._dumps(results[j].d)  # orjson's own float format, as .raw would be
-                if extra is None:
-                    extra = [None] * self._nout
-                extra[j] = piece
-                total += PyBytes_GET_SIZE(piece)
-            elif kind == K_STR:
-                total += results[j].end - results[j].start
-            elif kind == K_CONST:
-                total += PyBytes_GET_SIZE(<bytes>self._const_json[results[j].const_index])
-            else:  # K_OTHER: decode the value and encode it as the general path would
+            v = &results[j]
+            v[0] = stack[0]
+            if v.kind == K_STR:
+                v.start += base
+                v.end += base
+            elif v.kind == K_FLOAT:
+                if not (v.d - v.d == 0.0):
+                    return -1  # inf / nan
+                v.start = len(floats)
+                floats.append(v.d)
+            elif v.kind == K_OTHER:  # decode the value and encode it as the general path would
                 try:
-                    value = _decode(data[results[j].start:results[j].end])
-                    piece = self._dumps(value, option=self._sort_opt)
+                    pieces.append(self._dumps(_decode(data[base + v.start:base + v.end]), option=self._sort_opt))
                 except Exception:
-                    return None
-                if extra is None:
-                    extra = [None] * self._nout
-                extra[j] = piece
-                total += PyBytes_GET_SIZE(piece)
-        out = PyBytes_FromStringAndSize(NULL, total)
-        dst = PyBytes_AS_STRING(out)
-        size = 0
-        dst[size] = 123
-        size += 1
+                    return -1
+                v.kind = K_PIECE
+                v.start = len(pieces) - 1
+        return 0
+
+    cdef int _write(self, const char* data, Val* results, const char* ftext, Py_ssize_t* fpos,
+                    list pieces, Buf* out) except -1:
+        """Append the document {name: value, ...} of RESULTS (from _eval) to OUT, names sorted.
+        FTEXT holds the formatted floats, the i-th at FPOS[2i]:FPOS[2i+1]."""
+        cdef Py_ssize_t k, j, f
+        cdef int kind
+        cdef bytes piece
+        _put(out, b"{", 1)
         for k in range(self._nout):
             j = self._out_order[k]
             if k:
-                dst[size] = 44
-                size += 1
+                _put(out, b",", 1)
             piece = <bytes>self._names[j]
-            memcpy(dst + size, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
-            size += PyBytes_GET_SIZE(piece)
+            _put(out, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
             kind = results[j].kind
-            if extra is not None and extra[j] is not None:
-                piece = <bytes>extra[j]
-                memcpy(dst + size, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
-                size += PyBytes_GET_SIZE(piece)
-            elif kind == K_NULL:
-                memcpy(dst + size, b"null", 4)
-                size += 4
+            if kind == K_NULL:
+                _put(out, b"null", 4)
             elif kind == K_TRUE:
-                memcpy(dst + size, b"true", 4)
-                size += 4
+                _put(out, b"true", 4)
             elif kind == K_FALSE:
-                memcpy(dst + size, b"false", 5)
-                size += 5
+                _put(out, b"false", 5)
             elif kind == K_INT:
-                memcpy(dst + size, ints[j], ilen[j])
-                size += ilen[j]
+                _reserve(out, 24)
+                out.size += snprintf(out.data + out.size, 24, b"%lld", results[j].i)
             elif kind == K_STR:
-                memcpy(dst + size, p + results[j].start, results[j].end - results[j].start)
-                size += results[j].end - results[j].start
+                _put(out, data + results[j].start, results[j].end - results[j].start)
+            elif kind == K_FLOAT:
+                f = results[j].start
+                _put(out, ftext + fpos[2 * f], fpos[2 * f + 1] - fpos[2 * f])
+            elif kind == K_PIECE:
+                piece = <bytes>pieces[results[j].start]
+                _put(out, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
             else:  # K_CONST
                 piece = <bytes>self._const_json[results[j].const_index]
-                memcpy(dst + size, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
-                size += PyBytes_GET_SIZE(piece)
-        dst[size] = 125
-        size += 1
-        assert size == total
-        return out
+                _put(out, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
+        _put(out, b"}", 1)
+        return 0
+
+    cdef bytes _format_floats(self, list floats, Py_ssize_t* fpos):
+        """Format FLOATS with orjson, all in one call (its own number format, as the general path
+        prints them); return the text and set FPOS to where each one is in it."""
+        cdef bytes text = self._dumps(floats)  # b"[f0,f1,...]": a float's text holds no comma
+        cdef const char* t = PyBytes_AS_STRING(text)
+        cdef Py_ssize_t i, pos = 1, count = len(floats)
+        for i in range(count):
+            fpos[2 * i] = pos
+            while t[pos] != 44 and t[pos] != 93:  # ',' ']'
+                pos += 1
+            fpos[2 * i + 1] = pos
+            pos += 1
+        return text
+
+    cdef object _map(self, object data, bint lines):
+        """The new documents for DATA: one JSON object, or (LINES) one per line, each then followed
+        by a newline; None when any is left to the general path."""
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), start = 0, stop, count = 1, i
+        cdef const unsigned char* hit
+        cdef Val* results = NULL
+        cdef Py_ssize_t* fpos = NULL
+        cdef list floats = [], pieces = []
+        cdef bytes ftext = None
+        cdef const char* ft = NULL
+        cdef Buf out
+        out.data = NULL
+        try:
+            if lines:
+                count = 0
+                while start < n:
+                    hit = <const unsigned char*>memchr(p + start, 10, n - start)
+                    start = n if hit == NULL else hit - p + 1
+                    count += 1
+            results = <Val*>PyMem_Malloc((count * self._nout + 1) * sizeof(Val))
+            if results == NULL:
+                raise MemoryError()
+            start = 0
+            for i in range(count):
+                stop = n
+                if lines:
+                    hit = <const unsigned char*>memchr(p + start, 10, n - start)
+                    stop = n if hit == NULL else hit - p
+                if self._eval(p + start, stop - start, data, start, results + i * self._nout, floats, pieces) < 0:
+                    return None
+                start = stop + 1
+            if floats:
+                fpos = <Py_ssize_t*>PyMem_Malloc(2 * len(floats) * sizeof(Py_ssize_t))
+                if fpos == NULL:
+                    raise MemoryError()
+                ftext = self._format_floats(floats, fpos)
+                ft = PyBytes_AS_STRING(ftext)
+            _init(&out, n // 2 + 64 if lines else 64)
+            for i in range(count):
+                self._write(<const char*>p, results + i * self._nout, ft, fpos, pieces, &out)
+                if lines:
+                    _put(&out, b"\n", 1)
+            return PyBytes_FromStringAndSize(out.data, out.size)
+        finally:
+            PyMem_Free(out.data)
+            PyMem_Free(results)
+            PyMem_Free(fpos)
+
+    def run(self, data):
+        if not PyBytes_CheckExact(data):
+            return None
+        return self._map(data, False)
 
     def run_many(self, list payloads):
         """[run(p) for p in payloads] (None for a payload that is None)."""
@@ -809,3 +921,10 @@ cdef class FlatMap(Projector):
             if p is not None:
                 out[i] = self.run(p)
         return out
+
+    def run_lines(self, data):
+        """The new documents of the lines of DATA, each followed by a newline, as one bytes object;
+        None when any line is left to the general path (see protocols.FlatMap.run_lines)."""
+        if not PyBytes_CheckExact(data):
+            return None
+        return self._map(data, True)

@@ -167,3 +167,18 @@ class FlatMap(Projector):
     def run_many(self, payloads: list[Any]) -> list[bytes | None]:
         run = self.run
         return [None if p is None else run(p) for p in payloads]
+
+    def run_lines(self, data: Any) -> bytes | None:
+        if type(data) is not bytes:
+            return None
+        lines = data.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        run = self.run
+        out = []
+        for line in lines:
+            doc = run(line)
+            if doc is None:
+                return None
+            out.append(doc)
+        return b"".join(d + b"\n" for d in out)

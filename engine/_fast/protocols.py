@@ -15,7 +15,19 @@ class Framing(Protocol):
         ...
 
     def join(self, payloads: list[bytes], delim: bytes) -> bytes:
-        """Each payload followed by DELIM, as one bytes object (what file/stdout outputs write)."""
+        """Each payload followed by DELIM, as one bytes object."""
+        ...
+
+    def frame(self, payloads: list[bytes], delim: bytes) -> bytes:
+        """As join, but a payload that already ends with DELIM gets no second one (what the file and
+        stdout outputs write, as in Bento)."""
+        ...
+
+    def pack_lines(self, data: bytes, final: bool) -> tuple[bytes, int, bytes] | None:
+        """What ``split(data, b"\\n", final, True)`` cuts, kept as one buffer: (the parts, each followed
+        by b"\\n", as one bytes object; how many; the unterminated rest), when that needs no rewriting
+        of DATA's complete lines (none empty, none ending with b"\\r"); else None,
+        and the caller splits."""
         ...
 
 
@@ -54,10 +66,37 @@ class FlatMap(Projector, Protocol):
         """``[run(p) for p in payloads]``, None for a payload that is None."""
         ...
 
+    def run_lines(self, data: bytes) -> bytes | None:
+        """The documents ``run`` makes of each line of DATA (cut at b"\\n"; a last line without one
+        counts), each followed by b"\\n", as one bytes object; None when ``run`` gives None for any
+        line (an empty one included): the caller then maps the lines one by one."""
+        ...
+
 
 class JsonScan(Protocol):
     Projector: Callable[[Iterable[str]], Projector]
     FlatMap: Callable[[Iterable[str], Iterable[tuple[str, list[tuple[str, Any]]]]], FlatMap]
+
+
+class SlidingWindow(Protocol):
+    """The times of the events of a sliding window, oldest first (``SlidingWindow(capacity)``: room
+    for that many, up to 1024, before it grows). The rate limiters keep one per counter / subscriber."""
+
+    def __len__(self) -> int: ...
+
+    def expire(self, cutoff: float) -> int:
+        """Drop the oldest times while they are at or before CUTOFF (they left the window
+        ``(now - per, now]``: CUTOFF is ``now - per``); return how many are left."""
+        ...
+
+    def add(self, when: float, count: int = 1) -> None:
+        """Log COUNT events at WHEN (none when COUNT <= 0)."""
+        ...
+
+    def until_leaves(self, index: int, per: float, now: float) -> float:
+        """Seconds from NOW until the INDEX-th oldest time leaves a window of PER seconds
+        (``time + per - now``); IndexError when there is no such time."""
+        ...
 
 
 class MessageKit(Protocol):

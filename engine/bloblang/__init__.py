@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .. import _fast
-from ..message import Message, derive_batch, meta_copy, undecoded_payloads
+from ..message import LineBatch, Message, derive_batch, meta_copy, undecoded_payloads
 from . import functions as _functions  # noqa: F401  (registers functions)
 from . import methods as _methods  # noqa: F401  (registers methods)
 from . import fastpath
@@ -46,7 +46,7 @@ class Mapping:
     is run on the bytes altogether by ``apply_batch`` (``_flat``). Both fall back to the general
     path for any message they do not handle, so the results are always the same."""
 
-    __slots__ = ("source", "_stmts", "_maps", "_project", "_flat")
+    __slots__ = ("source", "_stmts", "_maps", "_project", "_flat", "_flat_lines")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -55,15 +55,18 @@ class Mapping:
         self._stmts, self._maps = compiler.compile_mapping(tree)
         self._project: Callable[[bytes], dict[str, Any] | None] | None = None
         self._flat: Callable[[list[bytes | None]], list[bytes | None]] | None = None
+        self._flat_lines: Callable[[bytes], bytes | None] | None = None
         keys = fastpath.top_level_reads(tree)
         if keys and _fast.jsonscan is not _fast._jsonscan_py:  # the twin decodes everything anyway
             self._project = _fast.jsonscan.Projector(keys).project
         plan = fastpath.flat_plan(tree)
         if plan is not None:
             try:
-                self._flat = _fast.jsonscan.FlatMap(*plan).run_many
+                flat = _fast.jsonscan.FlatMap(*plan)
             except (ValueError, TypeError, KeyError):
                 pass
+            else:
+                self._flat, self._flat_lines = flat.run_many, flat.run_lines
 
     def _run(self, ctx: Context, this: Any = LAZY) -> None:
         try:
@@ -129,6 +132,21 @@ class Mapping:
             if result is not None:
                 append(result)
         return out
+
+    @property
+    def maps_lines(self) -> bool:
+        """Whether `apply_lines` can map a LineBatch (a flat mapping)."""
+        return self._flat_lines is not None
+
+    def apply_lines(self, batch: LineBatch) -> LineBatch | None:
+        """What `apply_batch` makes of BATCH's messages, as a LineBatch, when the flat mapping handles
+        every one of them (a flat mapping never deletes, nor touches metadata); None otherwise."""
+        if self._flat_lines is None:
+            return None
+        data = self._flat_lines(batch.data)
+        if data is None:
+            return None
+        return LineBatch(data, batch.count, batch.meta)
 
     def apply_onto(self, target: Message, msg: Message, batch: list[Message] | None = None,
                    index: int = 0) -> Message | None:

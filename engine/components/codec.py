@@ -43,6 +43,18 @@ class Codec:
         parts, self._rest = framing.split(data, self.delimiter, False, self.strip_cr)
         return parts
 
+    def feed_lines(self, chunk: bytes, final: bool = False) -> tuple[bytes, int] | list[bytes]:
+        """For the `lines` codec: what `feed` (FINAL: feed, then `finish`) gives, as (the lines, each
+        followed by b"\\n", as one bytes object; how many) when the chunk's lines are already so
+        (`framing.pack_lines`), else the parts as `feed` gives them."""
+        data = self._rest + chunk if self._rest else chunk
+        packed = framing.pack_lines(data, final)
+        if packed is None:
+            parts, self._rest = framing.split(data, b"\n", final, True)
+            return parts
+        body, count, self._rest = packed
+        return body, count
+
     def finish(self) -> list[bytes]:
         if self.delimiter is None:
             whole, self._whole = b"".join(self._whole), []
@@ -57,10 +69,6 @@ class Codec:
         """Output side: each payload followed by the delimiter (all-bytes: concatenated).
 
         As in Bento, a payload that already ends with the delimiter gets no second one."""
-        delim = self.delimiter
-        if delim is None:
+        if self.delimiter is None:
             return b"".join(payloads)
-        if any(p.endswith(delim) for p in payloads):
-            cut = len(delim)
-            payloads = [p[:-cut] if p.endswith(delim) else p for p in payloads]
-        return framing.join(payloads, delim)
+        return framing.frame(payloads, self.delimiter)

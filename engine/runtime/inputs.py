@@ -7,7 +7,7 @@ import collections
 from typing import TYPE_CHECKING, Any
 
 from ..component import AckFn, EndOfInput, Input, PartialDelivery, noop_ack
-from ..message import Batch, copy_batch
+from ..message import Batch, LineBatch, copy_batch
 from .batching import BatchPolicy
 from .processors import apply_processors
 
@@ -93,6 +93,9 @@ class AutoRetryNacks(_Delegating):
                 continue
             return batch, self._tracked(batch, ack, 0)
 
+    def pack_lines(self) -> bool:
+        return self.inner.pack_lines()
+
     async def _wait_wake(self) -> None:
         await self._wake.wait()
         self._wake.clear()
@@ -109,7 +112,7 @@ class AutoRetryNacks(_Delegating):
                 return
             settled = True
             again = original
-            if isinstance(error, PartialDelivery):
+            if isinstance(error, PartialDelivery) and type(batch) is not LineBatch:
                 # Re-send only what was not delivered, when every failed message is one of ours
                 # (processors that replace messages break the link: then the whole batch goes again).
                 located = error.locate(batch)

@@ -7,9 +7,10 @@ http_server output keeps one MessageWindow per subscriber and asks it once per b
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Literal
+
+from .._fast import window
 
 RateAction = Literal["drop", "close"]
 ACTIONS: tuple[RateAction, ...] = ("drop", "close")
@@ -33,23 +34,20 @@ class MessageWindow:
     def __init__(self, limit: MessageRate) -> None:
         self.limit = limit
         self.over = False  # a message was refused (the subscriber was told or logged about once)
-        self._sent: deque[float] = deque()
+        self._sent = window.SlidingWindow(limit.rate)
 
     def room(self, now: float) -> int:
         """How many messages may be sent at NOW."""
-        sent, cutoff = self._sent, now - self.limit.per
-        while sent and sent[0] <= cutoff:  # left the window (now - per, now]
-            sent.popleft()
-        return self.limit.rate - len(sent)
+        return self.limit.rate - self._sent.expire(now - self.limit.per)  # what left (now - per, now]
 
     def take(self, count: int, now: float) -> int:
         """Log as sent, at NOW, as many of COUNT messages as fit; return how many that is."""
         fit = min(count, self.room(now))
-        self._sent.extend([now] * fit)
+        self._sent.add(now, fit)
         return fit
 
     def wait(self, now: float) -> float:
         """Seconds from NOW until one more message fits (0 when one fits now)."""
         if self.room(now) > 0:
             return 0.0
-        return self._sent[len(self._sent) - self.limit.rate] + self.limit.per - now
+        return self._sent.until_leaves(len(self._sent) - self.limit.rate, self.limit.per, now)

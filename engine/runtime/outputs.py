@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from ..component import Output
-from ..message import Batch
+from ..message import Batch, LineBatch
 from .batching import BatchPolicy
 from .processors import apply_processors
 
@@ -47,7 +47,14 @@ class OutputRunner:
     def stopping(self) -> None:
         self.output.stopping()
 
-    async def submit(self, batch: Batch, done: Done) -> None:
+    @property
+    def takes_lines(self) -> bool:
+        """LineBatch batches go straight to the output (`submit` makes messages of them otherwise)."""
+        return not self.processors and self.policy is None and self.output.takes_lines
+
+    async def submit(self, batch: Batch | LineBatch, done: Done) -> None:
+        if type(batch) is LineBatch and not self.takes_lines:
+            batch = batch.messages()
         if self.processors:
             batch = await apply_processors(self.processors, batch)
             if not batch:

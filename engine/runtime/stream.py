@@ -66,6 +66,9 @@ class Stream:
 
     async def run(self, shutdown_timeout: float = 20.0) -> bool:
         """Run until the input ends (and all is delivered) or `stop()`; True if nothing was left undelivered."""
+        if self.output.takes_lines and all(getattr(p, "takes_lines", False) for p in self.processors):
+            # Every stage can take a chunk of lines whole (LineBatch): no Message per line.
+            self.input.pack_lines()
         self._reader = asyncio.ensure_future(self._read_loop())
         workers = [asyncio.ensure_future(self._work_loop()) for _ in range(self.threads)]
         try:

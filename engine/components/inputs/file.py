@@ -17,7 +17,7 @@ from typing import Any
 from ... import spec as s
 from ...component import AckFn, EndOfInput, Input
 from ...errors import ComponentError
-from ...message import Batch, new_batch
+from ...message import Batch, LineBatch, new_batch
 from ...registry import register
 from ..codec import CODEC_FIELD, Codec
 
@@ -57,6 +57,11 @@ class FileInput(Input):
         self._codec: Codec | None = None
         self._pending_read: asyncio.Future[bytes] | None = None
         self._deferred: Exception | None = None
+        self._lines = False  # hand chunks of lines on as LineBatch (`pack_lines`)
+
+    def pack_lines(self) -> bool:
+        self._lines = self.codec_name == "lines"
+        return self._lines
 
     async def connect(self) -> None:
         """Expand the globs and check every file can be read; an error names the path."""
@@ -104,20 +109,29 @@ class FileInput(Input):
                 self._finished(state)
                 raise OSError(f'reading "{state.path}" failed: {exc.strerror or exc}') from None
             self._pending_read = None
+            parts: list[bytes] | tuple[bytes, int]
             if chunk:
                 # Reaching into the splitter: its unterminated tail is what we hold in memory.
                 held = len(codec._rest) + len(chunk)
-                parts = codec.feed(chunk)
-                if held > self.max_buffer and codec.delimiter is not None:
-                    parts = self._check_lengths(state, parts, codec)
+                if self._lines and held <= self.max_buffer:  # no message can be too long
+                    parts = codec.feed_lines(chunk)
+                else:
+                    parts = codec.feed(chunk)
+                    if held > self.max_buffer and codec.delimiter is not None:
+                        parts = self._check_lengths(state, parts, codec)
             else:
-                parts = codec.finish()
+                parts = codec.feed_lines(b"", final=True) if self._lines else codec.finish()
                 self._close_file()
                 state.read_done = True
-            if parts:
+            batch: Batch | LineBatch | None = None
+            if type(parts) is tuple:
+                if parts[1]:
+                    batch = LineBatch(parts[0], parts[1], state.meta)
+            elif parts:
                 batch = new_batch(parts, state.meta)  # the chunk's messages share one metadata dict
+            if batch is not None:
                 state.pending += 1
-                return batch, self._settler(state, len(batch))
+                return batch, self._settler(state, len(batch))  # type: ignore[return-value]
             if state.read_done:
                 self._finished(state)
 

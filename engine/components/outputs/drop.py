@@ -9,6 +9,8 @@ from ...registry import register
 
 
 class DropOutput(Output):
+    takes_lines = True
+
     async def write(self, batch: Batch) -> None:
         return None
 

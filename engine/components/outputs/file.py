@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from typing import Any
+from typing import Any, Callable
 
 from ... import spec as s
 from ...component import Output
-from ...message import Batch, Message
+from ...message import Batch, LineBatch, Message, as_messages
 from ...registry import register
 from ..codec import Codec
 
@@ -33,6 +33,8 @@ class FileOutput(Output):
         self._fd: int | None = None
         self._fd_path = ""
         self._lock = asyncio.Lock()
+        # A LineBatch is already framed as `lines` writes it (no payload holds a newline).
+        self.takes_lines = self.path.is_static and codec == "lines"
 
     # -- framing -------------------------------------------------------------
     def _frame(self, payloads: list[bytes]) -> bytes:
@@ -40,32 +42,37 @@ class FileOutput(Output):
             return b"".join(payloads)
         return self._codec.frame(payloads)
 
-    def _target(self, msg: Message, batch: Batch, index: int) -> str:
+    def _target(self, msg: Message | None, batch: Batch, index: int) -> str:
         path = self.path.render(msg, batch, index)
         if not path:
             raise ValueError("path: the interpolated path is empty")
         return os.path.normpath(path)
 
     # -- writing -------------------------------------------------------------
-    async def write(self, batch: Batch) -> None:
-        if self.path.is_static:
-            groups: dict[str, list[Message]] = {self._target(batch[0], batch, 0): batch} if batch else {}
+    async def write(self, batch: Batch | LineBatch) -> None:
+        jobs: list[tuple[int, Callable[[], None]]] = []
+        if type(batch) is LineBatch and self.takes_lines:
+            path = self._target(None, [], 0)
+            jobs.append((len(batch.data), functools.partial(self._append, path, batch.data)))
         else:
-            groups = {}
-            for index, msg in enumerate(batch):
-                groups.setdefault(self._target(msg, batch, index), []).append(msg)
-        loop = asyncio.get_running_loop()
-        async with self._lock:
+            batch = as_messages(batch)
+            if self.path.is_static:
+                groups: dict[str, list[Message]] = {self._target(batch[0], batch, 0): batch} if batch else {}
+            else:
+                groups = {}
+                for index, msg in enumerate(batch):
+                    groups.setdefault(self._target(msg, batch, index), []).append(msg)
             for path, msgs in groups.items():
                 if self.whole_file:
                     # Each message is the whole file: the last one written is what stays.
                     contents = [m.raw for m in msgs]
-                    size = sum(len(c) for c in contents)
-                    job = functools.partial(self._replace_all, path, contents)
+                    jobs.append((sum(len(c) for c in contents), functools.partial(self._replace_all, path, contents)))
                 else:
                     data = self._frame([m.raw for m in msgs])
-                    size = len(data)
-                    job = functools.partial(self._append, path, data)
+                    jobs.append((len(data), functools.partial(self._append, path, data)))
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            for size, job in jobs:
                 if size <= INLINE_WRITE_MAX:
                     job()
                     continue

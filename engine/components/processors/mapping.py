@@ -33,6 +33,8 @@ class MappingProcessor(BloblangProcessor):
     def __init__(self, mapping: Mapping) -> None:
         self.mapping = mapping
         self.process = mapping.apply  # type: ignore[method-assign]  # no wrapper frame per message
+        self.takes_lines = mapping.maps_lines
+        self.process_lines = mapping.apply_lines  # type: ignore[method-assign]
 
     async def process_batch(self, batch: Batch) -> Batch:
         # One call per batch: a failing message is flagged (`failed`) and kept unchanged.

@@ -76,3 +76,37 @@ def test_split_is_incremental(data: bytes, cut: int, delim: bytes) -> None:
     first, rest = _framing_py.split(data[:cut], delim, False, False)
     second, _ = _framing_py.split(rest + data[cut:], delim, True, False)
     assert first + second == whole
+
+
+def test_frame_adds_the_delimiter_only_where_missing(framing_impl: Any) -> None:
+    assert framing_impl.frame([b"a", b"b\n", b"", b"c"], b"\n") == b"a\nb\n\nc\n"
+    assert framing_impl.frame([b"x||", b"y|"], b"||") == b"x||y|||"
+    assert framing_impl.frame([], b"\n") == b""
+
+
+def test_pack_lines_keeps_the_chunk_when_it_is_already_framed(framing_impl: Any) -> None:
+    data = b'{"a":1}\n{"a":2}\n{"a'
+    assert framing_impl.pack_lines(data, False) == (b'{"a":1}\n{"a":2}\n', 2, b'{"a')
+    assert framing_impl.pack_lines(b"x\ny", True) == (b"x\ny\n", 2, b"")
+    assert framing_impl.pack_lines(b"", True) == (b"", 0, b"")
+    for needs_rewriting in (b"a\n\nb\n", b"\na\n", b"a\r\nb\n", b"a\nb\r"):
+        assert framing_impl.pack_lines(needs_rewriting, True) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=chunks, final=st.booleans())
+def test_pack_lines_twins_agree_with_split(data: bytes, final: bool) -> None:
+    compiled = pytest.importorskip("engine._fast._framing")
+    packed = compiled.pack_lines(data, final)
+    assert packed == _framing_py.pack_lines(data, final)
+    if packed is not None:  # exactly what split cuts, framed
+        body, count, rest = packed
+        parts, split_rest = _framing_py.split(data, b"\n", final, True)
+        assert (body, count, rest) == (_framing_py.join(parts, b"\n"), len(parts), split_rest)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(chunks, max_size=20), delim=delimiters)
+def test_frame_twins_agree(payloads: list[bytes], delim: bytes) -> None:
+    compiled = pytest.importorskip("engine._fast._framing")
+    assert compiled.frame(payloads, delim) == _framing_py.frame(payloads, delim)

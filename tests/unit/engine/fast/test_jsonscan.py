@@ -309,3 +309,46 @@ def test_flatmap_twins_agree(a: Any, b: Any, c: Any, op1: str, op2: str, seed: i
     twin = results[0]
     for got in results[1:]:
         assert got is None or got == twin, (doc, outputs, got, twin)
+
+
+# -- FlatMap.run_lines: a whole chunk of lines at once ------------------------------------------
+def test_run_lines_maps_each_line(scan: Any) -> None:
+    fm = scan.FlatMap(["device", "temp"], F_TO_C)
+    data = b'{"device":"a","temp":21.37}\n{"temp":-0.0}\n{"device":[1,{"b":2}],"temp":1e300}'
+    assert fm.run_lines(data[:data.rindex(b"\n") + 1]) == (
+        b'{"device":"a","f":70.46600000000001}\n{"device":null,"f":32}\n')
+    assert fm.run_lines(b'{"device":"x","temp":1e20}\n') == b'{"device":"x","f":1.8e+20}\n'
+    assert fm.run_lines(b"") == b""
+
+
+@pytest.mark.parametrize("data", [b'{"temp":1}\n\n{"temp":2}\n', b'{"temp":1}\n{"temp":"x"}\n', b'{"temp":1}\n[1]\n'])
+def test_run_lines_leaves_the_chunk_to_the_caller_when_a_line_is_not_handled(scan: Any, data: bytes) -> None:
+    assert scan.FlatMap(["device", "temp"], F_TO_C).run_lines(data) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(docs=st.lists(st.fixed_dictionaries({"a": operands, "b": operands}) | documents, max_size=12),
+       seed=st.integers(0, 99), op=st.sampled_from(OPS))
+def test_run_lines_is_run_on_each_line(docs: list[dict[str, Any]], seed: int, op: str) -> None:
+    rnd = random.Random(seed)
+    lines = [encode(d, rnd).replace("\n", " ").encode() for d in docs]
+    data = b"".join(line + b"\n" for line in lines)
+    outputs = [("x", [("key", 0), ("key", 1), ("op", op)]), ("y", [("key", 1)]), ("z", [("const", 1.5)])]
+    for impl in _all_impls():
+        fm = impl.FlatMap(["a", "b"], outputs)
+        each = [fm.run(line) for line in lines]
+        want = None if None in each else b"".join(doc + b"\n" for doc in each)
+        assert fm.run_lines(data) == want, (data, fm.run_lines(data), want)
+
+
+@settings(max_examples=500, deadline=None)
+@given(v=st.floats(allow_nan=False, allow_infinity=False), w=st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_are_printed_as_orjson_prints_them(v: float, w: float) -> None:
+    """Floats are formatted by orjson once per chunk: the same text as the general path's dumps."""
+    outputs = [("p", [("key", 0)]), ("s", [("key", 0), ("key", 1), ("op", "+")])]
+    data = orjson.dumps({"a": v, "b": w}) + b"\n" + orjson.dumps({"a": w, "b": v}) + b"\n"
+    for impl in _all_impls():
+        got = impl.FlatMap(["a", "b"], outputs).run_lines(data)
+        if got is not None:
+            for line, (x, y) in zip(got.splitlines(), [(v, w), (w, v)]):
+                assert orjson.loads(line)["p"] == x and line.startswith(b'{"p":' + orjson.dumps(x) + b",")
