@@ -29,20 +29,17 @@ Ratios: deliveries/s over the Starlette hub's median (`ratio`), and over the tra
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..harness import spread
+from ..process import ROOT, ServerProcess, bench_env, post
+
 QUICK_DELIVERIES = 200_000
 FULL_DELIVERIES = 600_000
 LATENCY_RATE = 20_000  # deliveries/s offered in the latency runs
@@ -73,20 +70,14 @@ class Server:
     start: Callable[[int, int, float, int], None]  # (port, count, interval, batch)
 
 
-def _post(url: str, data: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> None:
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        resp.read()
-
-
 def _start_hand_written(port: int, count: int, interval: float, batch: int) -> None:
-    _post(f"http://127.0.0.1:{port}/start?count={count}&interval={interval}&batch={batch}", b"")
+    post(f"http://127.0.0.1:{port}/start?count={count}&interval={interval}&batch={batch}", b"")
 
 
 def _start_gateway(port: int, count: int, interval: float, batch: int) -> None:
     from .asyncgate import SECRET, producer_api
 
-    _post(f"http://127.0.0.1:{port}/_admin/apis/producer", producer_api(count, interval, batch).encode(),
+    post(f"http://127.0.0.1:{port}/_admin/apis/producer", producer_api(count, interval, batch).encode(),
           {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/yaml"}, method="PUT")
 
 
@@ -106,55 +97,13 @@ SERVERS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("ASYNCGATE_NO_EXTENSIONS", None)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
-class Running:
-    """One competitor's server process."""
+class Running(ServerProcess):
+    """One competitor's server process (the gateway: once its streams are up)."""
 
     def __init__(self, server: Server, mode: str) -> None:
         self.server = server
-        self.port = _free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", server.module, "--port", str(self.port), "--mode", mode],
-                                     cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{server.module} exited ({self.proc.returncode}):\n"
-                                   f"{self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{server.module} did not listen on {self.port}") from None
-                time.sleep(0.05)
-        if server.ws_path.startswith("/bench"):  # the gateway: wait until its streams are up
-            while time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
-                        break
-                except OSError:
-                    time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(server.module, ["--mode", mode],
+                         ready_path="/readyz" if server.ws_path.startswith("/bench") else None)
 
 
 def measure(running: Running, subscribers: int, count: int, expected: int, interval: float, batch: int,
@@ -164,7 +113,7 @@ def measure(running: Running, subscribers: int, count: int, expected: int, inter
            "--path", running.server.ws_path, "--connections", str(subscribers)]
     if latency:
         cmd.append("--latency")
-    client = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    client = subprocess.Popen(cmd, cwd=ROOT, env=bench_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, bufsize=1)
     try:
         assert client.stdout is not None and client.stdin is not None
@@ -204,10 +153,6 @@ def measure(running: Running, subscribers: int, count: int, expected: int, inter
             except subprocess.TimeoutExpired:
                 client.kill()
                 client.wait()
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def _pacing(rate: float) -> tuple[float, int]:
