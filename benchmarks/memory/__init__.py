@@ -12,10 +12,9 @@ grows with the messages it passes.
    server's RSS is read from /proc/<pid>/status; then it opens N subscriptions, waits SETTLE_SECONDS and
    reads it again. KiB per subscriber = (after − before) / N; the issue's target ≤ 30 KiB. RLIMIT_NOFILE
    is raised for the servers and the client (inherited from this process).
-2. RSS growth per 1M messages: a file → drop stream over the data set read PASSES times, in its own
-   process (compiled extensions, and without them), RSS sampled by a thread once the first pass (the
-   warm-up) is through and at the end (stream_growth.py). A stream that keeps nothing per message grows
-   by about 0 KiB.
+2. RSS growth per 1M messages, in its own process (compiled extensions, and without them): a file → drop
+   stream over the data set once (the warm-up), RSS read; the same stream over it PASSES − 1 more times,
+   RSS read again (stream_growth.py). A stream that keeps nothing per message grows by about 0 KiB.
 """
 
 from __future__ import annotations
@@ -171,7 +170,7 @@ def run_growth(lines: int, passes: int, repeat: int, log: Any) -> dict[str, Any]
         runs = []
         for _ in range(repeat):
             proc = subprocess.run([sys.executable, "-m", competitor.module, "--data", str(path), "--passes",
-                                   str(passes), "--warmup", str(lines)], cwd=ROOT, env=bench_env(**competitor.env),
+                                   str(passes)], cwd=ROOT, env=bench_env(**competitor.env),
                                   capture_output=True, text=True, timeout=harness.COMPETITOR_TIMEOUT, check=False)
             out = [line for line in proc.stdout.splitlines() if line.startswith("{")]
             if proc.returncode != 0 or not out:
@@ -186,7 +185,8 @@ def run_growth(lines: int, passes: int, repeat: int, log: Any) -> dict[str, Any]
             "kib_per_million": spread([r["kib_per_million"] for r in runs]),
             "rss_warm_kib": spread([r["rss_warm_kib"] for r in runs]),
             "rss_end_kib": spread([r["rss_end_kib"] for r in runs]),
-            "messages_per_second": spread([r["messages"] / r["seconds"] for r in runs]),
+            "rss_peak_kib": spread([r["rss_peak_kib"] for r in runs]),
+            "messages_per_second": spread([r["measured_messages"] / r["seconds"] for r in runs]),
             "repeats": runs,
         }
     return {"messages": lines * passes, "warmup_messages": lines, "competitors": competitors}

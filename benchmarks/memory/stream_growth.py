@@ -1,25 +1,21 @@
-"""RSS growth of a stream passing messages: a file input (the data set's file listed PASSES times) → drop,
-run in-process as `asyncgate run` runs it, while a thread samples this process's RSS and the stream's count
-of messages read every SAMPLE_SECONDS. Prints one JSON line: the RSS once WARMUP messages were read and at
-the end, and the growth in between per million messages.
+"""RSS growth of a stream passing messages, in-process as `asyncgate run` runs it: a file → drop stream over
+the data set once (the warm-up: allocator pools, caches and first-call work settle), the RSS read; then the
+same stream over the data set PASSES − 1 more times, the RSS read again. Prints one JSON line: both RSS
+values, the peak (VmHWM) and the growth in between per million messages.
 
-    python -m benchmarks.memory.stream_growth --data FILE --passes K --warmup N
+    python -m benchmarks.memory.stream_growth --data FILE --passes K
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-import threading
 import time
 
-from ..gateway import quoted
+from ..gateway import quoted, run_stream
 from ..process import rss_kib
-
-SAMPLE_SECONDS = 0.01
 
 CONFIG = """
 input:
@@ -31,54 +27,30 @@ output:
 """
 
 
-def measure(data: str, passes: int, warmup: int) -> dict[str, object]:
-    import uvloop
+def peak_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 
+
+def measure(data: str, passes: int) -> dict[str, object]:
     from engine import _fast
-    from engine.config.loader import load_text
-    from engine.runtime.gc_tuning import tune_for_throughput
-    from engine.runtime.manager import Manager
 
-    config = CONFIG.format(paths=", ".join([quoted(data)] * passes))
-    manager = Manager(load_text(config, "memory.yaml", {}), logging.getLogger("asyncgate.bench"))
-    manager.build()
-    tune_for_throughput()
-    (stream,) = manager.streams.values()
-    pid = os.getpid()
-    warm: tuple[int, int] | None = None  # (messages read, RSS KiB) at the first sample past WARMUP
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal warm, peak
-        while not done.wait(SAMPLE_SECONDS):
-            read, rss = stream.read_messages, rss_kib(pid)
-            peak = max(peak, rss)
-            if warm is None and read >= warmup:
-                warm = (read, rss)
-
-    sampler = threading.Thread(target=sample, daemon=True)
+    if passes < 2:
+        raise SystemExit("--passes: at least 2 (the first one is the warm-up)")
+    warm_messages = run_stream(CONFIG.format(paths=quoted(data)))
+    warm = rss_kib(os.getpid())
     started = time.perf_counter()
-    sampler.start()
-    if not uvloop.run(manager.run()):
-        raise RuntimeError("the stream did not deliver everything")
+    messages = run_stream(CONFIG.format(paths=", ".join([quoted(data)] * (passes - 1))))
     seconds = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    end_rss = rss_kib(pid)
-    total = stream.read_messages
-    if warm is None or total <= warm[0]:
-        raise RuntimeError(f"no RSS sample between {warmup} and {total} messages (the run took {seconds:.2f}s)")
-    grown = end_rss - warm[1]
-    return {"messages": total, "seconds": seconds, "warm_messages": warm[0], "rss_warm_kib": warm[1],
-            "rss_end_kib": end_rss, "rss_peak_kib": max(peak, end_rss),
-            "kib_per_million": grown * 1e6 / (total - warm[0]), "extensions": _fast.COMPILED}
+    end = rss_kib(os.getpid())
+    return {"messages": warm_messages + messages, "warm_messages": warm_messages, "measured_messages": messages,
+            "seconds": seconds, "rss_warm_kib": warm, "rss_end_kib": end, "rss_peak_kib": peak_kib(),
+            "kib_per_million": (end - warm) * 1e6 / messages, "extensions": _fast.COMPILED}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--passes", type=int, required=True)
-    parser.add_argument("--warmup", type=int, required=True)
     args = parser.parse_args()
-    sys.stdout.write(json.dumps(measure(args.data, args.passes, args.warmup)) + "\n")
+    sys.stdout.write(json.dumps(measure(args.data, args.passes)) + "\n")
