@@ -90,7 +90,7 @@ def _http_load(sc: dict[str, Any]) -> list[str]:
 def _memory(sc: dict[str, Any]) -> list[str]:
     st = sc["settings"]
     out = [(f"Idle WebSocket subscribers: the server's RSS (/proc/PID/status) before and after N connections "
-           f"(after {st['warmup_connections']} warm-up connections; {st['subscriber_repeat']} fresh server(s) "
+           f"(after {st['warmup_connections']} warm-up connections; {st['repeat']} fresh server(s) "
            f"each); baseline `{sc['baseline']}`, target ≤ {sc['target_kib_per_subscriber']} KiB per subscriber."),
            "", "| subscribers | competitor | KiB per subscriber | × hub | RSS before MiB | RSS after MiB |",
            "|---:|---|---:|---:|---:|---:|"]

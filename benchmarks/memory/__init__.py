@@ -33,10 +33,11 @@ from ..process import ROOT, ServerProcess, bench_env, raise_open_files
 BASELINE = "starlette_hub"
 SUBSCRIBERS = (1_000, 10_000)
 WARMUP_CONNECTIONS = 50
-SETTLE_SECONDS = 1.0
+SETTLE_SECONDS = 0.5
 TARGET_KIB = 30
 QUICK_PASSES = 3  # passes over the 1M-line file (the first one is the warm-up)
-FULL_PASSES = 10
+FULL_PASSES = 5
+MAX_REPEAT = 3  # RSS differences of whole processes barely vary between repeats
 CLIENT_TIMEOUT = 300.0
 
 
@@ -201,25 +202,25 @@ class MemoryScenario:
 
     def run(self, quick: bool, lines: int | None, repeat: int, log: Any = None,
             subscribers: tuple[int, ...] = SUBSCRIBERS, servers: tuple[Server, ...] = SERVERS) -> dict[str, Any]:
-        """LINES: the data set of the growth runs (default the full 1M lines, read PASSES times)."""
+        """LINES: the data set of the growth runs (default the full 1M lines, read PASSES times). Repeats: one
+        with --quick, at most MAX_REPEAT otherwise."""
         lines = lines or harness.FULL_LINES
         passes = QUICK_PASSES if quick else FULL_PASSES
-        sub_repeat = 1 if quick else min(repeat, 3)  # RSS differences of whole processes barely vary
+        repeat = 1 if quick else min(repeat, MAX_REPEAT)
         if log:
-            log(f"{self.name}: {', '.join(map(str, subscribers))} idle subscribers x {sub_repeat}; "
-                f"{lines * passes} messages x {repeat} for the growth")
+            log(f"{self.name}: {', '.join(map(str, subscribers))} idle subscribers; {lines * passes} messages "
+                f"for the growth; {repeat} repeat(s)")
         return {
             "kind": "memory",
             "description": self.description,
             "baseline": BASELINE,
             "target_kib_per_subscriber": TARGET_KIB,
-            "settings": {"subscribers": list(subscribers), "subscriber_repeat": sub_repeat,
+            "settings": {"subscribers": list(subscribers), "repeat": repeat,
                          "warmup_connections": WARMUP_CONNECTIONS, "settle_seconds": SETTLE_SECONDS,
-                         "growth_messages": lines * passes, "growth_warmup_messages": lines,
-                         "growth_repeat": repeat},
+                         "growth_messages": lines * passes, "growth_warmup_messages": lines},
             "ratio_meaning": "competitor KiB per idle subscriber divided by the baseline's (Starlette hub) median "
                              "(< 1: less memory)",
-            "idle_subscribers": run_subscribers(subscribers, sub_repeat, servers, log),
+            "idle_subscribers": run_subscribers(subscribers, repeat, servers, log),
             "stream_growth": run_growth(lines, passes, repeat, log),
         }
 

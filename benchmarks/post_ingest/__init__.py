@@ -37,8 +37,8 @@ from ..process import ServerProcess, post
 
 CONNECTIONS = 64
 THREADS = 1
-QUICK_SECONDS = 3.0
-FULL_SECONDS = 10.0
+QUICK_SECONDS = 2.0
+FULL_SECONDS = 5.0
 WARMUP_SECONDS = 1.0
 BASELINE = "bare_starlette"
 SCRIPT = Path(__file__).with_name("wrk_report.lua")
