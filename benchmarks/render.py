@@ -3,7 +3,8 @@
     python -m benchmarks.render [RESULTS.json] [--out DIR]
 
 Default: the newest benchmarks/results/*.json, written to benchmarks/RESULTS.md with the charts in
-benchmarks/results/<date>-<scenario>.png (charts need matplotlib: `pip install .[bench]`).
+benchmarks/results/<date>-<scenario>.png (charts need matplotlib: `pip install .[bench]`). The prose of
+benchmarks/notes/<scenario>.md (what limits a figure, the profiles behind it) goes under that scenario's table.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+NOTES = HERE / "notes"  # <scenario>.md: notes rendered under that scenario's table
 
 
 def newest(results_dir: Path = HERE / "results") -> Path:
@@ -68,6 +70,9 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
                 out.append(f"| {comp} | {_s(c['ratio'], '.2f')} | {_s(c['messages_per_second'], ',.0f')} |")
             out.append("")
             out += [f"- `{comp}`: {c['description']}" for comp, c in sc["competitors"].items()]
+        note = NOTES / f"{name}.md"
+        if note.exists():  # prose kept beside the code (what limits a figure, with its profile)
+            out += ["", note.read_text().strip()]
         if name in charts:
             out += ["", f"![{name}]({charts[name]})"]
         out.append("")

@@ -4,36 +4,21 @@ measurement: no figure is asserted beyond being there."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .scenario_run import STATS, report_of, run_scenario
 
 # The competitors run in their own processes, in the mode the scenario picks: the pure-Python pass of
 # `make test` would only repeat this run.
 pytestmark = pytest.mark.skipif(os.environ.get("ASYNCGATE_NO_EXTENSIONS") == "1",
                                 reason="the benchmark harness picks its modes itself")
 
-ROOT = Path(__file__).resolve().parents[3]
-STATS = {"min", "median", "max"}
-
-SCRIPT = """
-import json
-from benchmarks.memory import SCENARIO
-print(json.dumps(SCENARIO.run(True, 2000, 1, subscribers=(20, 60))))
-"""
-
 
 def test_memory_scenario_measures_every_server_and_the_stream_growth(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), ASYNCGATE_BENCH_DATA=str(tmp_path))
-    env.pop("ASYNCGATE_NO_EXTENSIONS", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=240, check=False)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_scenario("memory", "True, 2000, 1, subscribers=(20, 60)", ASYNCGATE_BENCH_DATA=str(tmp_path))
     assert result["kind"] == "memory" and result["baseline"] == "starlette_hub"
     assert set(result["idle_subscribers"]) == {"20", "60"}
     for n, case in result["idle_subscribers"].items():
@@ -58,9 +43,7 @@ def test_memory_scenario_measures_every_server_and_the_stream_growth(tmp_path: P
     from benchmarks.harness import summary
     from benchmarks.render import chart, markdown
 
-    report = {"date": "2026-01-01", "settings": {}, "seconds": 1, "scenarios": {"memory": result},
-              "machine": {"cpu_model": "cpu", "cores": 2, "usable_cores": 2, "memory_bytes": 2**30,
-                          "platform": "linux", "python": "3.11", "packages": {}}}
+    report = report_of("memory", result)
     text = markdown(report, {})
     assert "| 60 | asyncgate |" in text and "KiB per 1M messages" in text
     assert "memory/idle_60" in summary(report)

@@ -4,15 +4,13 @@ accepted, the limiter refused nothing), and the result renders. Not a measuremen
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks.post_ingest import wrk_installable
+
+from .scenario_run import STATS, report_of, run_scenario
 
 # The competitors run in their own processes, in the mode the scenario picks: the pure-Python pass of
 # `make test` would only repeat this run.
@@ -23,23 +21,9 @@ pytestmark = [
                                                      "apt-get install wrk"),
 ]
 
-ROOT = Path(__file__).resolve().parents[3]
-STATS = {"min", "median", "max"}
-
-SCRIPT = """
-import json
-from benchmarks.post_ingest import SCENARIO
-print(json.dumps(SCENARIO.run(False, None, 2, seconds=1)))
-"""
-
 
 def test_post_ingest_runs_every_competitor_through_wrk_and_reports_ratios() -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("ASYNCGATE_NO_EXTENSIONS", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=240, check=False)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_scenario("post_ingest", "False, None, 2, seconds=1")
     assert result["kind"] == "http_load" and result["baseline"] == "bare_starlette"
     assert result["settings"]["seconds"] == 1 and result["settings"]["body_bytes"] > 100
     assert set(result["competitors"]) == {"bare_starlette", "asyncgate", "asyncgate_open"}
@@ -56,15 +40,13 @@ def test_post_ingest_runs_every_competitor_through_wrk_and_reports_ratios() -> N
     from benchmarks.harness import summary
     from benchmarks.render import markdown
 
-    report = {"date": "2026-01-01", "settings": {}, "seconds": 1, "scenarios": {"post_ingest": result},
-              "machine": {"cpu_model": "cpu", "cores": 2, "usable_cores": 2, "memory_bytes": 2**30,
-                          "platform": "linux", "python": "3.11", "packages": {}}}
+    report = report_of("post_ingest", result)
     text = markdown(report, {})
     assert "| asyncgate | " in text and "requests/s" in text and "target ≥ 0.7×" in text
     assert "asyncgate_open" in summary(report)
 
 
-def test_a_refused_request_fails_the_run(tmp_path: Path) -> None:
+def test_a_refused_request_fails_the_run() -> None:
     """wrk's non-2xx answers are errors: a run against the gateway without its key does not pass for one."""
     from benchmarks.post_ingest import ensure_wrk, run_wrk
     from benchmarks.process import ServerProcess
