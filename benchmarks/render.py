@@ -105,8 +105,8 @@ def _memory(sc: dict[str, Any]) -> list[str]:
                        f"{_s(c['ratio'], '.2f') if 'ratio' in c else '–'} | "
                        f"{c['rss_before_kib']['median'] / 1024:.1f} | {c['rss_after_kib']['median'] / 1024:.1f} |")
     growth = sc["stream_growth"]
-    out += ["", (f"RSS growth of a file → drop stream over {growth['messages']:,} messages, from the sample after "
-            f"the first {growth['warmup_messages']:,} (warm-up) to the end:"), "",
+    out += ["", (f"RSS growth of a file → drop stream over {growth['messages']:,} messages: from after the first "
+            f"{growth['warmup_messages']:,} (a warm-up pass) to the end:"), "",
             "| competitor | KiB per 1M messages | RSS after warm-up MiB | RSS at the end MiB | messages/s |",
             "|---|---:|---:|---:|---:|"]
     for comp, c in growth["competitors"].items():
@@ -133,6 +133,7 @@ def chart(name: str, sc: dict[str, Any], path: Path) -> bool:
         comps = list(sc["competitors"])
         values = {c: [sc["competitors"][c]["requests_per_second"]["median"]] for c in comps}
         ylabel = "requests/s"
+        target = sc["target_ratio"] * sc["competitors"][sc["baseline"]]["requests_per_second"]["median"]
     elif sc.get("kind") == "memory":
         cases = sc["idle_subscribers"]
         groups = [f"{int(n):,} idle subscribers" for n in cases]
