@@ -38,12 +38,13 @@ def test_post_ingest_runs_every_competitor_through_wrk_and_reports_ratios() -> N
             assert run["requests"] > 0 and abs(run["requests_per_second"] * run["seconds"] - run["requests"]) < 1
 
     from benchmarks.harness import summary
-    from benchmarks.render import markdown
+    from benchmarks.render import NOTES, markdown
 
     report = report_of("post_ingest", result)
     text = markdown(report, {})
     assert "| asyncgate | " in text and "requests/s" in text and "target ≥ 0.7×" in text
     assert "asyncgate_open" in summary(report)
+    assert (NOTES / "post_ingest.md").read_text().strip() in text  # the scenario's notes, under its table
 
 
 def test_a_refused_request_fails_the_run() -> None:
