@@ -61,37 +61,70 @@ def raise_open_files(wanted: int) -> int:
     return soft
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process PID holds a TCP socket listening on PORT (so a probe reaches it, not another process
+    that took the port)."""
+    sockets: set[str] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # the process is gone (or going)
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            sockets.add(link[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()  # sl local_address rem_address st ... inode
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in sockets:
+                    return True
+    return False
+
+
 class ServerProcess:
     """`python -m MODULE --port P ARGS...`, started and listening (and, with READY_PATH, answering 2xx
     there: the gateway's /readyz once its streams are up)."""
 
     def __init__(self, module: str, args: list[str] | None = None, ready_path: str | None = None) -> None:
         self.module = module
-        self.port = free_port()
         # stderr to a file, not a pipe: a server that logs a lot must never block on a full pipe.
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(self.port), *(args or [])],
-                                     cwd=ROOT, env=bench_env(), stdout=subprocess.DEVNULL, stderr=self.stderr)
+        for _ in range(3):  # a free port may be taken by another process before the server binds it
+            self.port = free_port()
+            self.stderr.seek(0)
+            self.stderr.truncate()
+            self.proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(self.port), *(args or [])],
+                                         cwd=ROOT, env=bench_env(), stdout=subprocess.DEVNULL, stderr=self.stderr)
+            if self._wait_listening(ready_path):
+                return
+        raise RuntimeError(f"{module} could not bind a port:\n{self.errors()}")
+
+    def _wait_listening(self, ready_path: str | None) -> bool:
+        """Wait until this process listens on its port (and answers READY_PATH); False when the port was taken."""
         deadline = time.monotonic() + START_TIMEOUT
-        while True:
+        while not listens(self.proc.pid, self.port):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{module} exited ({self.proc.returncode}):\n{self.errors()}")
+                if "address already in use" in self.errors().lower():
+                    return False
+                raise RuntimeError(f"{self.module} exited ({self.proc.returncode}):\n{self.errors()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.module} did not listen on {self.port}")
+            time.sleep(0.05)
+        while ready_path:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                with urllib.request.urlopen(f"{self.url}{ready_path}", timeout=2):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{module} did not listen on {self.port}") from None
+                    self.stop()
+                    raise RuntimeError(f"{self.module} never answered {ready_path}") from None
                 time.sleep(0.05)
-        if ready_path:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{ready_path}", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{module} never answered {ready_path}") from None
-                    time.sleep(0.05)
+        return True
 
     @property
     def url(self) -> str:

@@ -92,8 +92,8 @@ def ensure_wrk(log: Any = None) -> str:
         found = shutil.which("wrk")
         if proc.returncode == 0 and found:
             return found
-        failure = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-    raise SystemExit(f"the post_ingest scenario needs wrk and `apt-get install -y wrk` failed ({failure[0]}): "
+        failure = ((proc.stderr.strip() or proc.stdout.strip()).splitlines() or ["no output"])[-1]
+    raise SystemExit(f"the post_ingest scenario needs wrk and `apt-get install -y wrk` failed ({failure}): "
                      f"{INSTALL_HINT}")
 
 
