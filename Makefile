@@ -36,7 +36,9 @@ test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 # The benchmark suite (never run by `make test`): `make bench BENCH_ARGS=--quick`, or `--only mapping`.
+# The charts need matplotlib (the `bench` extra); the POST ingest scenario installs wrk itself (apt-get, as root).
 bench: install
+	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet "matplotlib>=3.8,<4"
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 docs: install

@@ -10,13 +10,14 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import data
 
-SCENARIOS = ("passthrough", "mapping", "broadcast", "kafka", "peers")
+SCENARIOS = ("passthrough", "mapping", "broadcast", "kafka", "post_ingest", "memory", "peers")
 RESULTS_DIR = Path(__file__).with_name("results")
 FULL_LINES = 1_000_000
 QUICK_LINES = 100_000
@@ -38,7 +39,6 @@ class Scenario:
     description: str
     baseline: str
     competitors: tuple[Competitor, ...]
-    notes: str = ""  # profile notes: what limits the figures (RESULTS.md prints them under the table)
 
 
 def load_scenarios(only: list[str] | None = None) -> list[Scenario]:
@@ -88,7 +88,6 @@ def run_scenario(scenario: Scenario, lines: int, repeat: int, log: Any = None) -
         "baseline": scenario.baseline,
         "ratio_meaning": "competitor messages/s divided by the baseline's median messages/s (> 1: faster)",
         "competitors": compare(scenario.competitors, raw, scenario.baseline, lines),
-        **({"notes": scenario.notes} if scenario.notes else {}),
     }
 
 
@@ -180,11 +179,15 @@ def run(only: list[str] | None, quick: bool, lines: int | None, repeat: int | No
         "scenarios": {},
     }
     for scenario in scenarios:
+        began = time.perf_counter()
         if hasattr(scenario, "run"):  # a scenario with its own runner (broadcast: servers and a client harness)
-            report["scenarios"][scenario.name] = scenario.run(quick, given_lines, repeat, log)
-            continue
-        log(f"{scenario.name}: {lines} lines, {repeat} repeat(s)")
-        report["scenarios"][scenario.name] = run_scenario(scenario, lines, repeat, log)
+            result = scenario.run(quick, given_lines, repeat, log)
+        else:
+            log(f"{scenario.name}: {lines} lines, {repeat} repeat(s)")
+            result = run_scenario(scenario, lines, repeat, log)
+        result["seconds"] = round(time.perf_counter() - began, 3)  # the scenario's wall time
+        log(f"  {scenario.name} took {result['seconds']:.1f} s")
+        report["scenarios"][scenario.name] = result
     report["seconds"] = round((_dt.datetime.now(_dt.UTC) - started).total_seconds(), 3)
     out_dir = output or RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,6 +217,24 @@ def summary(report: dict[str, Any]) -> str:
                                 f"{c['ratio_vs_asyncgate']['median']:6.2f}x asyncgate"
                                 f"  {c['messages_per_second']['median']:>12,.0f} msg/s")
                 rows += [f"  {comp:<26} {why}" for comp, why in workload["not_run"].items()]
+            continue
+        if scenario.get("kind") == "http_load":
+            rows.append(f"{name} (wrk, {scenario['settings']['connections']} connections, "
+                        f"baseline {scenario['baseline']}):")
+            for comp, c in scenario["competitors"].items():
+                rows.append(f"  {comp:<26} {c['ratio']['median']:6.2f}x  {c['requests_per_second']['median']:>12,.0f}"
+                            f" requests/s  p99 {c['latency_ms']['p99']['median']:.2f} ms")
+            continue
+        if scenario.get("kind") == "memory":
+            for n, case in scenario["idle_subscribers"].items():
+                rows.append(f"{name}/idle_{n} (RSS per idle WebSocket subscriber, baseline {scenario['baseline']}):")
+                for comp, c in case["competitors"].items():
+                    rows.append(f"  {comp:<26} {c['ratio']['median']:6.2f}x  {c['kib_per_subscriber']['median']:8.1f}"
+                                " KiB per subscriber")
+            growth = scenario["stream_growth"]
+            rows.append(f"{name}/stream_growth ({growth['messages']} messages, after {growth['warmup_messages']}):")
+            for comp, c in growth["competitors"].items():
+                rows.append(f"  {comp:<26} {c['kib_per_million']['median']:+8.0f} KiB RSS per 1M messages")
             continue
         if "cases" in scenario:
             for cname, case in scenario["cases"].items():

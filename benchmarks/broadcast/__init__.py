@@ -14,8 +14,9 @@ Cases: `broadcast_50` and `broadcast_500` (every subscriber gets every message),
 The client harness (client.py) is one process of raw asyncio sockets on uvloop: it reports its CPU
 time, so that a saturated client would show (`client_cpu` near 1.0 of a core).
 
-Each repeat is two runs against the same server, each with fresh subscribers:
-1. throughput: DELIVERIES (messages × subscribers; quick 200k, full 600k) produced as fast as
+Each repeat (quick: one; full: at most three) is two runs against the same server, each with fresh
+subscribers:
+1. throughput: DELIVERIES (messages × subscribers; quick 80k, full 200k) produced as fast as
    possible, buffers large enough that nothing is dropped; deliveries/s = deliveries / (last − first
    receive time at the client);
 2. latency: the same competitor at a fixed offered load of LATENCY_RATE deliveries/s, far below every
@@ -29,22 +30,23 @@ Ratios: deliveries/s over the Starlette hub's median (`ratio`), and over the tra
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-QUICK_DELIVERIES = 200_000
-FULL_DELIVERIES = 600_000
+from ..harness import spread
+from ..process import ROOT, ServerProcess, bench_env, post
+
+# Sizes that keep the suite within its time (quick under 3 minutes, full under 15 on 2 cores): each
+# server's slowest case (round-robin at ~15k deliveries/s, 500 subscribers at ~20k/s) still runs for seconds.
+QUICK_DELIVERIES = 80_000
+FULL_DELIVERIES = 200_000
+QUICK_REPEAT = 1
+MAX_REPEAT = 3
 LATENCY_RATE = 20_000  # deliveries/s offered in the latency runs
 LATENCY_MAX = 60_000  # deliveries per latency run
 RUN_TIMEOUT = 300.0
@@ -73,20 +75,14 @@ class Server:
     start: Callable[[int, int, float, int], None]  # (port, count, interval, batch)
 
 
-def _post(url: str, data: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> None:
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        resp.read()
-
-
 def _start_hand_written(port: int, count: int, interval: float, batch: int) -> None:
-    _post(f"http://127.0.0.1:{port}/start?count={count}&interval={interval}&batch={batch}", b"")
+    post(f"http://127.0.0.1:{port}/start?count={count}&interval={interval}&batch={batch}", b"")
 
 
 def _start_gateway(port: int, count: int, interval: float, batch: int) -> None:
     from .asyncgate import SECRET, producer_api
 
-    _post(f"http://127.0.0.1:{port}/_admin/apis/producer", producer_api(count, interval, batch).encode(),
+    post(f"http://127.0.0.1:{port}/_admin/apis/producer", producer_api(count, interval, batch).encode(),
           {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/yaml"}, method="PUT")
 
 
@@ -106,55 +102,13 @@ SERVERS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("ASYNCGATE_NO_EXTENSIONS", None)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
-class Running:
-    """One competitor's server process."""
+class Running(ServerProcess):
+    """One competitor's server process (the gateway: once its streams are up)."""
 
     def __init__(self, server: Server, mode: str) -> None:
         self.server = server
-        self.port = _free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", server.module, "--port", str(self.port), "--mode", mode],
-                                     cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{server.module} exited ({self.proc.returncode}):\n"
-                                   f"{self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{server.module} did not listen on {self.port}") from None
-                time.sleep(0.05)
-        if server.ws_path.startswith("/bench"):  # the gateway: wait until its streams are up
-            while time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
-                        break
-                except OSError:
-                    time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(server.module, ["--mode", mode],
+                         ready_path="/readyz" if server.ws_path.startswith("/bench") else None)
 
 
 def measure(running: Running, subscribers: int, count: int, expected: int, interval: float, batch: int,
@@ -164,7 +118,7 @@ def measure(running: Running, subscribers: int, count: int, expected: int, inter
            "--path", running.server.ws_path, "--connections", str(subscribers)]
     if latency:
         cmd.append("--latency")
-    client = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    client = subprocess.Popen(cmd, cwd=ROOT, env=bench_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, bufsize=1)
     try:
         assert client.stdout is not None and client.stdin is not None
@@ -204,10 +158,6 @@ def measure(running: Running, subscribers: int, count: int, expected: int, inter
             except subprocess.TimeoutExpired:
                 client.kill()
                 client.wait()
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def _pacing(rate: float) -> tuple[float, int]:
@@ -278,6 +228,7 @@ class BroadcastScenario:
             subscribers: int | None = None, cases: tuple[Case, ...] = CASES,
             servers: tuple[Server, ...] = SERVERS) -> dict[str, Any]:
         deliveries = deliveries or (QUICK_DELIVERIES if quick else FULL_DELIVERIES)
+        repeat = min(repeat, QUICK_REPEAT if quick else MAX_REPEAT)
         if log:
             log(f"broadcast: {deliveries} deliveries per run, {repeat} repeat(s)")
         return {

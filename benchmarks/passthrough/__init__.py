@@ -17,9 +17,4 @@ SCENARIO = Scenario(
                    "the same with ASYNCGATE_NO_EXTENSIONS=1 (pure-Python twins)",
                    env={"ASYNCGATE_NO_EXTENSIONS": "1"}),
     ),
-    notes="""\
-Profile notes: before (0.45× the read loop) the cost was a bytes object and a Message per line (split,
-`new_batch`, the redelivery `copy_batch`), ~200 ns per message. With file → drop every stage takes a chunk
-of lines whole (`LineBatch`: `framing.pack_lines` checks and counts the chunk's lines in one pass and keeps
-the chunk's bytes), so the stream does per-chunk work only: ~1.0–1.2× the plain Python read loop.""",
 )

@@ -4,36 +4,21 @@ result has the shape RESULTS.md is rendered from. Not a measurement."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .scenario_run import STATS, report_of, run_scenario
 
 # The broadcast competitors run in their own processes, in the mode the scenario picks: the pure-Python
 # pass of `make test` would only repeat this run.
 pytestmark = pytest.mark.skipif(os.environ.get("ASYNCGATE_NO_EXTENSIONS") == "1",
                                 reason="the benchmark harness picks its modes itself")
 
-ROOT = Path(__file__).resolve().parents[3]
-STATS = {"min", "median", "max"}
-
-SCRIPT = """
-import json, sys
-from benchmarks.broadcast import SCENARIO
-print(json.dumps(SCENARIO.run(False, 1000, 1, subscribers=5)))
-"""
-
 
 def test_broadcast_scenario_runs_every_competitor_and_reports_ratios(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("ASYNCGATE_NO_EXTENSIONS", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=240, check=False)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_scenario("broadcast", "False, 1000, 1, subscribers=5")
     assert result["baseline"] == "starlette_hub" and result["bound"] == "transport_bound"
     assert set(result["cases"]) == {"broadcast_50", "broadcast_500", "round_robin_50"}
     for case in result["cases"].values():
@@ -54,8 +39,5 @@ def test_broadcast_scenario_runs_every_competitor_and_reports_ratios(tmp_path: P
 
     from benchmarks.render import markdown
 
-    report = {"date": "2026-01-01", "settings": {}, "seconds": 1, "scenarios": {"broadcast": result},
-              "machine": {"cpu_model": "cpu", "cores": 2, "usable_cores": 2, "memory_bytes": 2**30,
-                          "platform": "linux", "python": "3.11", "packages": {}}}
-    text = markdown(report, {})
+    text = markdown(report_of("broadcast", result), {})
     assert "| broadcast_500 | asyncgate |" in text and "× hub" in text
