@@ -26,7 +26,7 @@ from . import context_vars
 from .apis import ApiDefinition
 from .auth import Denial, authenticate, authorize, origin_denial
 from .instance import StreamInstance
-from .keys import KeyStore, MemoryKeyStore, Session
+from .keys import KeyStore, Session
 from .limits import Limit, Limiter, MemoryLimiter, Verdict, quota_counter
 from .policies import PolicyStore
 from .problems import deny, not_found
@@ -57,7 +57,7 @@ class ApiRuntime:
                  logger: logging.Logger, keys: KeyStore | None = None, limiter: Limiter | None = None,
                  policies: PolicyStore | None = None) -> None:
         self.api = api
-        self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
+        self.keys: KeyStore = keys if keys is not None else KeyStore()
         self.policies = policies if policies is not None else PolicyStore()
         self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
         self.config = config

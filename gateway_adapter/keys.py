@@ -320,9 +320,6 @@ class KeyStore:
         return secured
 
 
-MemoryKeyStore = KeyStore  # the embedded default: KeyStore() keeps its records in memory
-
-
 def _record(session: Session) -> dict[str, Any]:
     return dataclasses.asdict(session)
 

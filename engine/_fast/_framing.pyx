@@ -55,25 +55,6 @@ def split(bytes data, bytes delim, bint final, bint strip_cr):
     return parts, PyBytes_FromStringAndSize(buf + start, n - start)
 
 
-def join(list payloads, bytes delim):
-    cdef Py_ssize_t total = 0, dlen = PyBytes_GET_SIZE(delim), size
-    cdef bytes payload, out
-    cdef char* dst
-    if not payloads:
-        return b""
-    for payload in payloads:
-        total += PyBytes_GET_SIZE(payload) + dlen
-    out = PyBytes_FromStringAndSize(NULL, total)
-    dst = PyBytes_AS_STRING(out)
-    for payload in payloads:
-        size = PyBytes_GET_SIZE(payload)
-        memcpy(dst, PyBytes_AS_STRING(payload), size)
-        dst += size
-        memcpy(dst, PyBytes_AS_STRING(delim), dlen)
-        dst += dlen
-    return out
-
-
 cdef inline bint _ends_with(bytes payload, const char* d, Py_ssize_t dlen) noexcept:
     cdef Py_ssize_t size = PyBytes_GET_SIZE(payload)
     return size >= dlen and memcmp(PyBytes_AS_STRING(payload) + size - dlen, d, dlen) == 0

@@ -14,17 +14,13 @@ def split(data: bytes, delim: bytes, final: bool, strip_cr: bool) -> tuple[list[
     return [p for p in parts if p], rest
 
 
-def join(payloads: list[bytes], delim: bytes) -> bytes:
+def frame(payloads: list[bytes], delim: bytes) -> bytes:
     if not payloads:
         return b""
-    return delim.join(payloads) + delim
-
-
-def frame(payloads: list[bytes], delim: bytes) -> bytes:
     if any(p.endswith(delim) for p in payloads):
         cut = len(delim)
         payloads = [p[:-cut] if p.endswith(delim) else p for p in payloads]
-    return join(payloads, delim)
+    return delim.join(payloads) + delim
 
 
 def pack_lines(data: bytes, final: bool) -> tuple[bytes, int, bytes] | None:

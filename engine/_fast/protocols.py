@@ -14,13 +14,9 @@ class Framing(Protocol):
         With STRIP_CR a part's trailing b"\\r" is removed (CRLF line ends)."""
         ...
 
-    def join(self, payloads: list[bytes], delim: bytes) -> bytes:
-        """Each payload followed by DELIM, as one bytes object."""
-        ...
-
     def frame(self, payloads: list[bytes], delim: bytes) -> bytes:
-        """As join, but a payload that already ends with DELIM gets no second one (what the file and
-        stdout outputs write, as in Bento)."""
+        """Each payload followed by DELIM, as one bytes object; a payload that already ends with DELIM
+        gets no second one (what the file and stdout outputs write, as in Bento)."""
         ...
 
     def pack_lines(self, data: bytes, final: bool) -> tuple[bytes, int, bytes] | None:

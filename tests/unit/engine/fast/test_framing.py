@@ -35,9 +35,9 @@ def test_split_without_delimiter_returns_same_object(framing_impl: Any) -> None:
     assert parts == [] and rest == data
 
 
-def test_join_frames_each_payload(framing_impl: Any) -> None:
-    assert framing_impl.join([b"a", b"", b"bc"], b"\n") == b"a\n\nbc\n"
-    assert framing_impl.join([], b"\n") == b""
+def test_frame_follows_each_payload_with_the_delimiter(framing_impl: Any) -> None:
+    assert framing_impl.frame([b"a", b"", b"bc"], b"\n") == b"a\n\nbc\n"
+    assert framing_impl.frame([], b"\n") == b""
 
 
 def test_module_in_use_matches_environment() -> None:
@@ -59,10 +59,10 @@ def test_split_twins_agree(data: bytes, delim: bytes, final: bool, strip_cr: boo
 
 @settings(max_examples=200, deadline=None)
 @given(payloads=st.lists(st.binary(max_size=50), max_size=30), delim=delimiters)
-def test_join_twins_agree_and_round_trip(payloads: list[bytes], delim: bytes) -> None:
+def test_frame_twins_agree_and_round_trip(payloads: list[bytes], delim: bytes) -> None:
     compiled = pytest.importorskip("engine._fast._framing")
-    framed = compiled.join(payloads, delim)
-    assert framed == _framing_py.join(payloads, delim)
+    framed = compiled.frame(payloads, delim)
+    assert framed == _framing_py.frame(payloads, delim)
     nonempty = [p for p in payloads if p]
     if all(delim not in p and not p.endswith(delim[:1]) for p in nonempty):
         assert _framing_py.split(framed, delim, True, False)[0] == nonempty
@@ -102,7 +102,7 @@ def test_pack_lines_twins_agree_with_split(data: bytes, final: bool) -> None:
     if packed is not None:  # exactly what split cuts, framed
         body, count, rest = packed
         parts, split_rest = _framing_py.split(data, b"\n", final, True)
-        assert (body, count, rest) == (_framing_py.join(parts, b"\n"), len(parts), split_rest)
+        assert (body, count, rest) == (_framing_py.frame(parts, b"\n"), len(parts), split_rest)
 
 
 @settings(max_examples=200, deadline=None)
