@@ -46,6 +46,8 @@ cdef inline Py_ssize_t _ws(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) n
     cdef unsigned char c
     while i < n:
         c = p[i]
+        if c > 32:  # the usual case, compact JSON: one test
+            break
         if c == 32 or c == 10 or c == 13 or c == 9:
             i += 1
         else:
@@ -101,28 +103,56 @@ cdef Py_ssize_t _utf8(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexce
 
 
 ctypedef unsigned long long u64
-cdef u64 ONES = 0x0101010101010101ULL
-cdef u64 HIGHS = 0x8080808080808080ULL
 
 
-cdef inline bint _plain8(const unsigned char* p) noexcept nogil:
-    """Whether none of the 8 bytes at P is special in a string (STR_SPECIAL), tested all at once:
-    a byte of w ^ c is zero where w holds c, and (x - ONES) & ~x & HIGHS flags zero bytes (and
-    bytes below 0x20 for w - 0x20 * ONES), with no false "plain" (only false "special")."""
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #define ASYNCGATE_ONES 0x0101010101010101ULL
+    #define ASYNCGATE_HIGHS 0x8080808080808080ULL
+    /* The offset of the first flagged byte of a _special8 mask. Exact on little-endian machines,
+       where the lowest flagged byte is the first in memory and the only one a borrow cannot fake;
+       elsewhere 0, and the caller's byte loop finds it. */
+    static inline int asyncgate_first_flagged(uint64_t mask) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && (defined(__GNUC__) || defined(__clang__))
+        return __builtin_ctzll(mask) >> 3;
+    #else
+        (void)mask;
+        return 0;
+    #endif
+    }
+    """
+    int _first_flagged "asyncgate_first_flagged"(u64 mask) noexcept nogil
+    # Constants the C compiler folds (module-level cdef values would be loaded on every use).
+    const u64 ONES "ASYNCGATE_ONES"
+    const u64 HIGHS "ASYNCGATE_HIGHS"
+
+
+cdef inline u64 _special8(const unsigned char* p) noexcept nogil:
+    """The bytes of the 8 at P that are special in a string (STR_SPECIAL), flagged by their high bit,
+    all tested at once: a byte of w ^ c is zero where w holds c, (x - ONES) & ~x & HIGHS flags zero
+    bytes, w - 0x20 * ONES flags bytes below 0x20 and w itself bytes from 0x80. A borrow may flag a
+    byte after a truly special one, never before it: the first flagged byte is special, and 0 means
+    none is."""
     cdef u64 w, q, b
     memcpy(&w, p, 8)
     q = w ^ (ONES * 34)
     b = w ^ (ONES * 92)
-    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS == 0
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS
 
 
 cdef Py_ssize_t _string(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, bint* escaped) noexcept nogil:
     """I is just after the opening quote; return the index after the closing quote, or -1."""
     cdef unsigned char c
     cdef int k, h, u
+    cdef u64 mask
     escaped[0] = False
     while True:
-        while i + 8 <= n and _plain8(p + i):
+        while i + 8 <= n:
+            mask = _special8(p + i)
+            if mask:
+                i += _first_flagged(mask)
+                break
             i += 8
         while i < n and not STR_SPECIAL[p[i]]:
             i += 1

@@ -235,6 +235,23 @@ def test_corrupted_documents_never_disagree_with_msgspec(doc: dict[str, Any], se
         check_projection(impl, bytes(data), ("a", "b", "é"))
 
 
+# Strings are scanned eight bytes at a time: put a byte that needs a closer look (quote, backslash,
+# control character, UTF-8 lead or stray byte) at every offset of a word, before and after plain runs.
+STRING_PIECES = st.sampled_from([b"a", b"abcdefg", b"abcdefgh", b"\\\"", b"\\\\", b"\\u00e9", b"\\n", b"\x01",
+                                 b"\x1f", b"\x7f", b"\xc3\xa9", b"\xf0\x9f\x98\x80", b"\xff", b"\xc3", b"\\",
+                                 b"\\ud83d\\ude00", b" ", b"\""])
+
+
+@settings(max_examples=600, deadline=None)
+@given(key=st.lists(STRING_PIECES, max_size=6), value=st.lists(STRING_PIECES, max_size=8),
+       pad=st.integers(0, 9))
+def test_strings_with_special_bytes_anywhere_match_msgspec(key: list[bytes], value: list[bytes], pad: int) -> None:
+    name = b"k" * pad + b"".join(key)
+    data = b'{"' + name + b'":"' + b"".join(value) + b'","x":1}'
+    for impl in _all_impls():
+        check_projection(impl, data, ("x", name.decode("utf-8", "replace")))
+
+
 @settings(max_examples=500, deadline=None)
 @given(v=st.floats(allow_nan=False, allow_infinity=False), seed=st.integers(0, 2 ** 32))
 def test_random_floats_match_msgspec(v: float, seed: int) -> None:
