@@ -190,6 +190,22 @@ cdef Py_ssize_t _string(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, bint
                 return -1
 
 
+cdef inline Py_ssize_t _short_string(const unsigned char* p, Py_ssize_t i, Py_ssize_t n,
+                                     bint* escaped) noexcept nogil:
+    """_string, with the usual case inline: a plain string that ends within the next 8 bytes (most
+    keys and many values), found with one word test instead of a call."""
+    cdef u64 mask
+    cdef Py_ssize_t end
+    if i + 8 <= n:
+        mask = _special8(p + i)
+        if mask:
+            end = i + _first_flagged(mask)
+            if p[end] == 34:
+                escaped[0] = False
+                return end + 1
+    return _string(p, i, n, escaped)
+
+
 cdef Py_ssize_t _number(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, int* kind) noexcept nogil:
     """Validate a JSON number at i; kind: 0 = integer of at most 18 digits, 1 = other integer,
     2 = float. Return the index after it or -1."""
@@ -238,7 +254,7 @@ cdef Py_ssize_t _value(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, int d
         return -1
     c = p[i]
     if c == 34:
-        return _string(p, i + 1, n, &escaped)
+        return _short_string(p, i + 1, n, &escaped)
     if c == 45 or 48 <= c <= 57:
         return _number(p, i, n, &kind)
     if c == 116:
@@ -256,7 +272,7 @@ cdef Py_ssize_t _value(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, int d
         while True:
             if i >= n or p[i] != 34:
                 return -1
-            i = _string(p, i + 1, n, &escaped)
+            i = _short_string(p, i + 1, n, &escaped)
             if i < 0:
                 return -1
             i = _ws(p, i, n)
@@ -457,7 +473,7 @@ cdef class Projector:
                 if i >= n or p[i] != 34:
                     return -1
                 kstart = i + 1
-                i = _string(p, kstart, n, &escaped)
+                i = _short_string(p, kstart, n, &escaped)
                 if i < 0 or escaped:
                     return -1
                 klen = i - 1 - kstart
