@@ -111,3 +111,63 @@ def pack_lines(bytes data, bint final):
     body = PyBytes_FromStringAndSize(buf, end)
     rest = data if end == 0 else PyBytes_FromStringAndSize(buf + end, n - end)
     return body, count, rest
+
+
+cdef bytes _ws_frame(bytes payload, unsigned char first):
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(payload), head
+    cdef bytes out
+    cdef unsigned char* dst
+    cdef int k
+    head = 2 if n < 126 else (4 if n < 65536 else 10)
+    out = PyBytes_FromStringAndSize(NULL, head + n)
+    dst = <unsigned char*>PyBytes_AS_STRING(out)
+    dst[0] = first
+    if n < 126:
+        dst[1] = <unsigned char>n
+    elif n < 65536:
+        dst[1] = 126
+        dst[2] = <unsigned char>(n >> 8)
+        dst[3] = <unsigned char>n
+    else:
+        dst[1] = 127
+        for k in range(8):
+            dst[2 + k] = <unsigned char>((<unsigned long long>n) >> (56 - 8 * k))
+    memcpy(dst + head, PyBytes_AS_STRING(payload), n)
+    return out
+
+
+def ws_frames(list payloads, bint text):
+    cdef unsigned char first = 0x81 if text else 0x82
+    cdef bytes payload
+    return [_ws_frame(payload, first) for payload in payloads]
+
+
+cdef extern from "stdio.h":
+    int snprintf(char* s, size_t n, const char* fmt, ...) nogil
+
+
+def sse_events(long long first, list payloads):
+    cdef list out = []
+    cdef bytes payload, event
+    cdef const char* src
+    cdef char head[32]
+    cdef Py_ssize_t n, hlen
+    cdef char* dst
+    cdef long long seq = first
+    for payload in payloads:
+        src = PyBytes_AS_STRING(payload)
+        n = PyBytes_GET_SIZE(payload)
+        if memchr(src, b'\n', n) != NULL or memchr(src, b'\r', n) != NULL:
+            from ._framing_py import sse_event  # a payload of several lines: rare, done in Python
+            event = sse_event(seq, payload)
+        else:
+            hlen = snprintf(head, sizeof(head), "id: %lld\ndata: ", seq)
+            event = PyBytes_FromStringAndSize(NULL, hlen + n + 2)
+            dst = PyBytes_AS_STRING(event)
+            memcpy(dst, head, hlen)
+            memcpy(dst + hlen, src, n)
+            dst[hlen + n] = b'\n'
+            dst[hlen + n + 1] = b'\n'
+        PyList_Append(out, event)
+        seq += 1
+    return out

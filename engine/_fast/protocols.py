@@ -27,6 +27,17 @@ class Framing(Protocol):
         ...
 
 
+    def ws_frames(self, payloads: list[bytes], text: bool) -> list[bytes]:
+        """Each payload as one complete, final, unmasked server-to-client WebSocket frame (RFC 6455 §5.2):
+        binary, or text with TEXT (the caller makes sure a text payload is valid UTF-8)."""
+        ...
+
+    def sse_events(self, first: int, payloads: list[bytes]) -> list[bytes]:
+        """Each payload as one Server-Sent Event: `id: <n>` (FIRST, FIRST + 1, ...) and one `data:` field
+        per line of it (CR, LF and CRLF all end a line), then the blank line that ends the event."""
+        ...
+
+
 class Projector(Protocol):
     """Reads the top-level fields KEYS of JSON objects (``Projector(keys).project(data)``)."""
 

@@ -110,3 +110,39 @@ def test_pack_lines_twins_agree_with_split(data: bytes, final: bool) -> None:
 def test_frame_twins_agree(payloads: list[bytes], delim: bytes) -> None:
     compiled = pytest.importorskip("engine._fast._framing")
     assert compiled.frame(payloads, delim) == _framing_py.frame(payloads, delim)
+
+
+def _parse_ws(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of each frame in DATA, read by wsproto as a client reads a server."""
+    from wsproto.frame_protocol import FrameProtocol
+
+    reader = FrameProtocol(client=True, extensions=[])
+    reader.receive_bytes(data)
+    frames = [(int(f.opcode), bytes(f.payload) if isinstance(f.payload, (bytes, bytearray)) else f.payload.encode())
+              for f in reader.received_frames()]
+    return frames
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_ws_frames_are_read_back_by_wsproto_at_every_length_boundary(framing_impl: Any, size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    assert _parse_ws(b"".join(framing_impl.ws_frames([payload, b"next"], False))) == [(2, payload), (2, b"next")]
+    text = "é".encode() * (size // 2)
+    assert _parse_ws(framing_impl.ws_frames([text], True)[0]) == [(1, text)]
+
+
+def test_sse_events_number_the_events_and_split_lines(framing_impl: Any) -> None:
+    assert framing_impl.sse_events(7, [b"a", b"b\nc", b"", b"x\r\ny\rz"]) == [
+        b"id: 7\ndata: a\n\n", b"id: 8\ndata: b\ndata: c\n\n", b"id: 9\ndata: \n\n",
+        b"id: 10\ndata: x\ndata: y\ndata: z\n\n"]
+    assert framing_impl.sse_events(2**40, [b"big"]) == [b"id: 1099511627776\ndata: big\n\n"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(st.binary(max_size=300) | chunks, max_size=20), text=st.booleans(),
+       first=st.integers(0, 2**62))
+def test_ws_and_sse_framing_twins_agree(payloads: list[bytes], text: bool, first: int) -> None:
+    compiled = pytest.importorskip("engine._fast._framing")
+    assert compiled.ws_frames(payloads, text) == _framing_py.ws_frames(payloads, text)
+    assert compiled.sse_events(first, payloads) == _framing_py.sse_events(first, payloads)
+    assert _parse_ws(b"".join(compiled.ws_frames(payloads, False))) == [(2, p) for p in payloads]
