@@ -55,7 +55,8 @@ class AutoRetryNacks(_Delegating):
     def __init__(self, inner: Input) -> None:
         super().__init__(inner)
         self._retries: collections.deque[tuple[Batch, AckFn, int]] = collections.deque()
-        self._wake = asyncio.Event()
+        self._woken = False  # a retry was queued or a batch settled since the last wait
+        self._waiter: asyncio.Future[None] | None = None
         self._pending = 0
         self._ended = False
         self._hinted = False
@@ -76,16 +77,19 @@ class AutoRetryNacks(_Delegating):
                     return [], noop_ack
                 await self._wait_wake()
                 continue
-            if self._reading is None:
-                self._reading = asyncio.ensure_future(self.inner.read())
-            wake = asyncio.ensure_future(self._wait_wake())
-            try:
-                await asyncio.wait((self._reading, wake), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                wake.cancel()
-            if not self._reading.done():
-                continue
-            reading, self._reading = self._reading, None
+            reading = self._reading
+            if reading is None:
+                reading = self._reading = asyncio.ensure_future(self.inner.read())
+            if not reading.done():
+                # Until the read completes or a retry is queued: one future, no task per wait.
+                reading.add_done_callback(self._wake_waiter)
+                try:
+                    await self._wait_wake()
+                finally:
+                    reading.remove_done_callback(self._wake_waiter)
+                if not reading.done():
+                    continue
+            self._reading = None
             try:
                 batch, ack = reading.result()
             except EndOfInput:
@@ -97,8 +101,22 @@ class AutoRetryNacks(_Delegating):
         return self.inner.pack_lines()
 
     async def _wait_wake(self) -> None:
-        await self._wake.wait()
-        self._wake.clear()
+        if not self._woken:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        self._woken = False
+
+    def _wake(self) -> None:
+        self._woken = True
+        self._wake_waiter()
+
+    def _wake_waiter(self, _: object = None) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _tracked(self, batch: Batch, ack: AckFn, attempt: int) -> AckFn:
         # Processors may change messages in place; a redelivery must send the originals.
@@ -123,7 +141,7 @@ class AutoRetryNacks(_Delegating):
             if error is None:
                 self._pending -= 1
                 await ack(None)
-                self._wake.set()
+                self._wake()
                 return
             delay = min(RETRY_BACKOFF_START * (2 ** attempt), RETRY_BACKOFF_MAX)
             self.log.warning("delivery of %d message(s) failed, retrying in %.2fs: %s", len(again), delay, error)
@@ -131,7 +149,7 @@ class AutoRetryNacks(_Delegating):
             def requeue() -> None:
                 self._pending -= 1
                 self._retries.append((again, ack, attempt + 1))
-                self._wake.set()
+                self._wake()
 
             asyncio.get_running_loop().call_later(delay, requeue)
 
