@@ -59,9 +59,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from ... import spec as s
+from ..._fast import fanout
 from ...component import Output
 from ...errors import ComponentError
 from ...message import Batch
@@ -86,13 +88,18 @@ FRAMES_PER_WRITE = 1024
 COALESCE_WINDOW = 0.001
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CLOSED: Any = object()
+# The `closing` of a framed subscriber whose connection failed: its handler sends no close frame.
+_GONE = (1006, "connection lost")
 
 
 class Subscriber:
-    """One connected client: a bounded buffer of frames, drained by the client's own sender.
+    """One connected client.
 
-    Frames are `bytes` (WebSocket binary payloads, SSE events, raw lines) or `str` (WebSocket
-    text payloads); a long-poll subscriber instead gets one batch through `future`."""
+    Frames are `bytes` (WebSocket binary payloads, SSE events, raw lines, complete WebSocket frames) or
+    `str` (WebSocket text payloads); a long-poll subscriber instead gets one batch through `future`.
+    A plain subscriber's frames queue in `buffer`, drained by its own sender. A framed WebSocket
+    subscriber is written to by the output's writer; `buffer` is its backlog, None while it is caught
+    up (see the module docstring)."""
 
     __slots__ = (
         "_timer",
@@ -100,42 +107,64 @@ class Subscriber:
         "buffer",
         "closing",
         "delivered",
+        "draining",
         "framed",
         "future",
         "kind",
         "limit",
+        "listening",
+        "pending",
         "remote",
+        "send",
         "sending",
         "task",
         "window",
+        "write",
     )
 
-    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "", framed: bool = False,
-                 message_rate: MessageRate | None = None) -> None:
+    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "", message_rate: MessageRate | None = None,
+                 frames: Mapping[str, Any] | None = None) -> None:
         self.kind = kind
-        # A WebSocket subscriber whose frames are complete pre-built WebSocket frames (see the module doc).
-        self.framed = framed
-        self.buffer: collections.deque[Any] = collections.deque()
+        self.framed = frames is not None
+        self.buffer: collections.deque[Any] | None = None if self.framed else collections.deque()
         self.limit = limit
         self.remote = remote
         self.closing: tuple[int, str] | None = None
         self.sending = False
+        # A plain subscriber's sender; a framed subscriber's handler (woken by a cancel for a server-side close).
         self.task: asyncio.Task[Any] | None = None
         self.delivered = 0
         self.future: asyncio.Future[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.window = MessageWindow(message_rate) if message_rate is not None else None
+        # Framed only: the extension's callables, the round-robin frames the writer has yet to write,
+        # the task draining the backlog, and whether the handler is waiting in receive().
+        self.send: Any = frames["send"] if frames is not None else None
+        self.write: Any = (frames.get("write") or _cannot_write) if frames is not None else None
+        self.pending: list[bytes] | None = None
+        self.draining: asyncio.Task[None] | None = None
+        self.listening = False
+
+    def queued(self) -> int:
+        """How many frames wait to be written to the client."""
+        buffer, pending = self.buffer, self.pending
+        return (len(buffer) if buffer else 0) + (len(pending) if pending else 0)
 
     def has_room(self, count: int) -> bool:
         if self.kind == "poll":
             return self.future is not None and not self.future.done()
-        return not self.buffer or len(self.buffer) + count <= self.limit
+        queued = self.queued()
+        return not queued or queued + count <= self.limit
 
     def wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self.listening and self.task is not None:
+            # A framed handler waits only in receive(): a cancel it recognises (see _serve_framed) wakes it.
+            self.listening = False
+            self.task.cancel()
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until there is something to send or the subscriber is closing; False on timeout."""
@@ -153,6 +182,20 @@ class Subscriber:
             return True
         finally:
             self._waiter = None
+
+    async def drained(self) -> None:
+        """Until a framed subscriber's backlog is written (or given up)."""
+        while self.draining is not None:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+
+def _cannot_write(data: bytes) -> bool:
+    """The `write` of a frames extension that offers only `send`: every write goes through the backlog."""
+    return False
 
 
 class HttpServerOutput(Output):
@@ -190,6 +233,11 @@ class HttpServerOutput(Output):
         self.cors = Cors(conf["cors"], self.allowed_verbs + ["OPTIONS"])
 
         self._subs: list[Subscriber] = []
+        self._framed: list[Subscriber] = []  # the framed WebSocket subscribers among _subs, for the writer
+        self._pending: list[bytes] = []  # broadcast frames the writer has yet to write to the framed subscribers
+        self._dirty: list[Subscriber] = []  # framed subscribers with round-robin frames in `pending`
+        self._writer: asyncio.Task[None] | None = None
+        self._writer_waiter: asyncio.Future[None] | None = None
         self._next = 0
         self._seq = 0
         self._changed: asyncio.Future[None] | None = None
@@ -232,41 +280,58 @@ class HttpServerOutput(Output):
         for sub in self._subs:
             by_kind[sub.kind] += 1
         return {"clients": len(self._subs), "clients_by_kind": by_kind,
-                "ws_framed_clients": sum(1 for sub in self._subs if sub.framed), **self.counters,
+                "ws_framed_clients": len(self._framed), **self.counters,
                 "fan_out": "broadcast" if self.broadcast else "round_robin"}
 
     # -- subscribers -----------------------------------------------------------------
-    def subscribe(self, kind: SubscriberKind, remote: str = "", framed: bool = False,
-                  message_rate: MessageRate | None = None) -> Subscriber:
+    def subscribe(self, kind: SubscriberKind, remote: str = "", message_rate: MessageRate | None = None,
+                  frames: Mapping[str, Any] | None = None) -> Subscriber:
         """A new subscriber of KIND; its frames appear in `sub.buffer` (a poll subscriber's batch in
         `sub.future`), `await sub.wait()` until there are some. The caller drains it with
         `take(sub)`, calls `sent(sub, n)` after writing n frames, stops when `sub.closing` is set
-        (code, reason) and calls `unsubscribe(sub)` when the client is gone. FRAMED (WebSocket):
-        the frames are complete WebSocket frames (bytes) to write as they are. MESSAGE_RATE: at most that
-        many messages are sent to it (not for long-polls; see the module docstring)."""
+        (code, reason) and calls `unsubscribe(sub)` when the client is gone. MESSAGE_RATE: at most that
+        many messages are sent to it (not for long-polls; see the module docstring).
+
+        FRAMES (WebSocket): the connection's `asyncgate.websocket.frames` extension (engine/runtime/ws_frames.py).
+        The output then writes to the client itself (complete WebSocket frames, through the extension);
+        the caller only waits for `sub.closing` (woken by `sub.wake()`, a cancel while `sub.listening`),
+        `await sub.drained()`, closes the connection and calls `unsubscribe(sub)`, as `_serve_framed` does."""
         if self._closed:
             raise ConnectionAbortedError("the stream is stopped")
-        sub = Subscriber(kind, self.send_buffer, remote, framed and kind == "ws",
-                         message_rate if kind != "poll" else None)
+        sub = Subscriber(kind, self.send_buffer, remote, message_rate if kind != "poll" else None,
+                         frames if kind == "ws" else None)
         if kind == "poll":
             sub.future = asyncio.get_running_loop().create_future()
         self._subs.append(sub)
+        if sub.framed:
+            self._framed.append(sub)
         self.counters["connections_total"] += 1
         self._notify()
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._remove(sub)
-        if sub.buffer:
-            self.counters["discarded"] += len(sub.buffer)
-            sub.buffer.clear()
+        self._discard(sub)
         if sub._timer is not None:
             sub._timer.cancel()
             sub._timer = None
+        if sub.draining is not None:
+            sub.draining.cancel()
+
+    def _discard(self, sub: Subscriber) -> None:
+        """Drop what SUB still has queued, counted as discarded."""
+        if sub.buffer:
+            self.counters["discarded"] += len(sub.buffer)
+            sub.buffer.clear()
+        if sub.pending:
+            self.counters["discarded"] += len(sub.pending)
+            sub.pending = None
 
     def take(self, sub: Subscriber, limit: int | None = None) -> list[Any]:
         """Take (up to LIMIT of) the frames queued for SUB, freeing room in its buffer."""
         buffer = sub.buffer
+        if not buffer:
+            return []
         if limit is None or limit >= len(buffer):
             frames = list(buffer)
             buffer.clear()
@@ -288,12 +353,16 @@ class HttpServerOutput(Output):
         del self._subs[i]
         if i < self._next:
             self._next -= 1
+        if sub.framed:
+            self._framed.remove(sub)
 
     def close_clients(self, code: int = 1001, reason: str = "going away", flush: bool = True) -> int:
         """Close every connected client: WebSocket clients with CODE and REASON, chunked streams end,
         waiting long-polls get 503. With FLUSH, what a client was already sent is written first
         (for at most a few seconds). Returns how many clients were closed; `wait_clients_closed()`
         waits until their handlers are done."""
+        if flush:
+            self._flush()  # what the writer has yet to write is part of what the clients were sent
         subs = list(self._subs)
         for sub in subs:
             self._close(sub, code, reason, flush)
@@ -314,14 +383,34 @@ class HttpServerOutput(Output):
             if sub.future is not None and not sub.future.done():
                 sub.future.set_result(_CLOSED)
             return
-        if not flush:
-            if sub.buffer:
-                self.counters["discarded"] += len(sub.buffer)
-                sub.buffer.clear()
+        if sub.framed:
+            if not flush:
+                self._discard(sub)
+                if sub.draining is not None:
+                    sub.draining.cancel()  # may be stuck writing to a client that does not read
+            else:
+                if sub.pending:  # round-robin frames the writer has not written yet: they go out first
+                    frames, sub.pending = sub.pending, None
+                    self._queue(sub, frames, counted=True)
+                if sub.draining is not None:
+                    sub._timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, sub.draining.cancel)
+        elif not flush:
+            self._discard(sub)
             if sub.sending and sub.task is not None:
                 sub.task.cancel()  # stuck writing to a client that does not read
         elif sub.task is not None:
             sub._timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, sub.task.cancel)
+        sub.wake()
+
+    def _gone(self, sub: Subscriber) -> None:
+        """Writing to SUB (framed) failed: its client is gone; its handler ends without a close frame."""
+        if sub.closing is None:
+            self._close(sub, *_GONE, flush=False)
+        else:  # it was being flushed before its close: give that up
+            self._discard(sub)
+            if sub.draining is not None:
+                sub.draining.cancel()
+        sub.closing = _GONE
         sub.wake()
 
     def _notify(self) -> None:
@@ -399,8 +488,14 @@ class HttpServerOutput(Output):
         first = self._seq + 1
         self._seq += len(batch)
         cache: dict[str, list[Any]] = {}
-        for sub in list(self._subs):
-            self._hand(sub, batch, first, cache, now)
+        if len(self._framed) != len(self._subs):
+            for sub in list(self._subs):
+                if not sub.framed:
+                    self._hand(sub, batch, first, cache, now)
+        if self._framed:
+            # One list for every framed subscriber: the writer joins it once and writes the same bytes to each.
+            self._pending += self.encode("ws_framed", batch, first)
+            self._wake_writer()
 
     def _hand(self, sub: Subscriber, batch: Batch, first: int, cache: dict[str, list[Any]] | None,
               now: float) -> None:
@@ -423,9 +518,31 @@ class HttpServerOutput(Output):
             if fit < count:
                 self._over_rate(sub, count - fit)
                 frames, count = frames[:fit], fit
+        if sub.framed:
+            # Round robin: the writer writes it (with what else comes for this subscriber meanwhile).
+            if sub.buffer is not None:
+                self._queue(sub, frames)
+                return
+            if sub.pending is None:
+                sub.pending = []
+                self._dirty.append(sub)
+            sub.pending += frames
+            self.counters["queued"] += count
+            self._wake_writer()
+            return
+        self._queue(sub, frames)
+        sub.wake()
+
+    def _queue(self, sub: Subscriber, frames: list[Any], counted: bool = False) -> None:
+        """FRAMES into SUB's buffer (a framed subscriber's backlog, drained by a task of its own while it
+        is not empty), with the slow-consumer policy when they do not fit. COUNTED: they were counted as
+        queued already (round-robin frames the writer could not write)."""
+        count = len(frames)
         buffer = sub.buffer
-        if buffer and len(buffer) + count > sub.limit:
-            if self.disconnect_slow:
+        if buffer is None:
+            buffer = sub.buffer = collections.deque()
+        elif buffer and len(buffer) + count > sub.limit:
+            if self.disconnect_slow and sub.closing is None:
                 self.counters["disconnected_slow"] += 1
                 self.log.warning("%s: disconnecting slow %s client %s: send buffer of %d messages full",
                                  self.where, sub.kind, sub.remote or "?", sub.limit)
@@ -435,8 +552,128 @@ class HttpServerOutput(Output):
                 buffer.popleft()
                 self.counters["dropped"] += 1
         buffer.extend(frames)
-        self.counters["queued"] += count
-        sub.wake()
+        if not counted:
+            self.counters["queued"] += count
+        if sub.framed and sub.draining is None:
+            sub.draining = asyncio.ensure_future(self._drain(sub))
+
+    # -- the framed subscribers' writer ----------------------------------------------------
+    def _wake_writer(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._run_writer())
+            return
+        waiter = self._writer_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _run_writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending and not self._dirty:
+                waiter = self._writer_waiter = loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._writer_waiter = None
+                if self._write_gap < COALESCE_WINDOW:
+                    # Messages come faster than the window: gather what the next ones add.
+                    await asyncio.sleep(COALESCE_WINDOW)
+                continue
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what is pending for the framed subscribers: the broadcast frames joined once (at most
+        FRAMES_PER_WRITE per write) and the same bytes to every caught-up subscriber, then each
+        subscriber's round-robin frames. A subscriber that cannot take them now gets them in its backlog."""
+        now = asyncio.get_running_loop().time()
+        counters = self.counters
+        while self._pending:
+            frames = self._pending
+            if len(frames) <= FRAMES_PER_WRITE:
+                self._pending = []
+            else:
+                frames, self._pending = frames[:FRAMES_PER_WRITE], frames[FRAMES_PER_WRITE:]
+            count = len(frames)
+            data = frames[0] if count == 1 else b"".join(frames)
+            written, skipped, refused, failed = fanout.dispatch(self._framed, data, count)
+            counters["queued"] += written * count
+            counters["delivered"] += written * count
+            for sub in failed:
+                self._gone(sub)
+            for sub in refused:
+                self._queue(sub, frames)
+            for sub in skipped:
+                self._write_one(sub, frames, data, now)
+        if self._dirty:
+            dirty, self._dirty = self._dirty, []
+            for sub in dirty:
+                frames = sub.pending
+                if frames is None:  # closed or gone since
+                    continue
+                sub.pending = None
+                if sub.buffer is not None:
+                    self._queue(sub, frames, counted=True)
+                    continue
+                for i in range(0, len(frames), FRAMES_PER_WRITE):
+                    chunk = frames[i:i + FRAMES_PER_WRITE]
+                    if not self._try_write(sub, chunk[0] if len(chunk) == 1 else b"".join(chunk), len(chunk)):
+                        if sub.closing is not _GONE:
+                            self._queue(sub, frames[i:], counted=True)
+                        break
+            self._changed_if_waiting()
+
+    def _write_one(self, sub: Subscriber, frames: list[bytes], data: bytes | None, now: float) -> None:
+        """Broadcast FRAMES (joined: DATA) to a subscriber the dispatch passed over: it has a message rate
+        or a backlog."""
+        count = len(frames)
+        if sub.window is not None:
+            fit = sub.window.take(count, now)
+            if fit < count:
+                self._over_rate(sub, count - fit)
+                frames, data, count = frames[:fit], None, fit
+                if not count:
+                    return
+        if sub.buffer is None:
+            if data is None:
+                data = frames[0] if count == 1 else b"".join(frames)
+            if self._try_write(sub, data, count):
+                self.counters["queued"] += count
+                return
+            if sub.closing is _GONE:
+                return
+        self._queue(sub, frames)
+
+    def _try_write(self, sub: Subscriber, data: bytes, count: int) -> bool:
+        """DATA (COUNT frames) written to caught-up SUB now; False when it cannot take it now (or is gone)."""
+        try:
+            written = sub.write(data)
+        except Exception:  # noqa: BLE001 - a connection that cannot be written to is gone, whatever the error
+            self._gone(sub)
+            return False
+        if written:
+            self.sent(sub, count)
+        return bool(written)
+
+    async def _drain(self, sub: Subscriber) -> None:
+        """Write a framed subscriber's backlog with the awaited `send` (which waits for the client to read),
+        what is queued (up to FRAMES_PER_WRITE frames) per write; ends, caught up, once it is empty."""
+        buffer = sub.buffer
+        assert buffer is not None
+        try:
+            while buffer:
+                frames = self.take(sub, FRAMES_PER_WRITE)
+                await sub.send(frames[0] if len(frames) == 1 else b"".join(frames))
+                self.sent(sub, len(frames))
+        except asyncio.CancelledError:  # closed without flush, or the flush took too long
+            self._discard(sub)
+        except Exception:  # noqa: BLE001 - a connection that cannot be written to is gone, whatever the error
+            sub.draining = None
+            self._gone(sub)
+        finally:
+            sub.draining = None
+            if sub.buffer is buffer and not buffer:
+                sub.buffer = None  # caught up: the writer writes to it directly again
+            sub.wake()
 
     def _over_rate(self, sub: Subscriber, refused: int) -> None:
         """SUB was handed REFUSED messages more than its message rate allows (broadcast): drop or close."""
@@ -478,6 +715,10 @@ class HttpServerOutput(Output):
             changed.set_result(None)
         self.close_clients(1001, "stream stopped")
         await self.wait_clients_closed()
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
 
     # -- endpoints (raw ASGI) --------------------------------------------------------------
     def _track(self) -> None:
@@ -572,10 +813,43 @@ class HttpServerOutput(Output):
             await send({"type": "websocket.close", "code": 1001, "reason": "stream stopped"})
             return
         frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
-        sub = self.subscribe("ws", _remote(scope), framed=frames is not None, message_rate=_message_rate(scope))
+        sub = self.subscribe("ws", _remote(scope), _message_rate(scope), frames)
         _announce(scope, sub)
-        pump = self._pump_ws_framed(sub, frames["send"]) if sub.framed else self._pump_ws(sub, send)
-        await self._serve(sub, pump, _ws_wait_disconnect(receive), send, "ws")
+        if sub.framed:
+            await self._serve_framed(sub, receive, send)
+        else:
+            await self._serve(sub, self._pump_ws(sub, send), _ws_wait_disconnect(receive), send, "ws")
+
+    async def _serve_framed(self, sub: Subscriber, receive: Receive, send: Send) -> None:
+        """A framed subscriber's handler, its only coroutine: the writer writes to it, so the handler only
+        reads (ignoring what the client sends) until the client leaves or `sub.wake()` (a cancel) tells it
+        that it is closing; then it waits for its backlog to be written and closes the connection."""
+        task = sub.task = asyncio.current_task()
+        assert task is not None
+        try:
+            while sub.closing is None:
+                sub.listening = True
+                try:
+                    message = await receive()
+                except asyncio.CancelledError:
+                    if sub.listening or task.uncancel() > 0:  # not (only) the wake-up
+                        raise
+                    continue
+                sub.listening = False
+                if message["type"] == "websocket.disconnect":
+                    return
+            await sub.drained()
+        finally:
+            sub.listening = False
+            self.unsubscribe(sub)
+        if sub.closing is _GONE:
+            return
+        code, reason = sub.closing
+        try:
+            await asyncio.wait_for(send({"type": "websocket.close", "code": code, "reason": reason}),
+                                   CLOSE_SEND_TIMEOUT)
+        except Exception:  # noqa: BLE001, S110 - the client is stuck or gone; nothing more to tell it
+            pass
 
     async def _serve(self, sub: Subscriber, pump_coro: Any, gone_coro: Any, send: Send, kind: str) -> None:
         pump = sub.task = asyncio.ensure_future(pump_coro)
@@ -625,27 +899,6 @@ class HttpServerOutput(Output):
                 sub.sending = False
                 sub.delivered += 1
                 counters["delivered"] += 1
-        except asyncio.CancelledError:
-            return
-
-    async def _pump_ws_framed(self, sub: Subscriber, send_frames: Any) -> None:
-        """A framed subscriber's sender: what is queued (up to FRAMES_PER_WRITE frames) in one write."""
-        buffer = sub.buffer
-        try:
-            while True:
-                if not buffer:
-                    if sub.closing is not None:
-                        return
-                    await sub.wait()
-                    if self._write_gap < COALESCE_WINDOW and sub.closing is None:
-                        # Messages come faster than the window: gather what the next ones add.
-                        await asyncio.sleep(COALESCE_WINDOW)
-                    continue
-                frames = self.take(sub, FRAMES_PER_WRITE)
-                sub.sending = True
-                await send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
-                sub.sending = False
-                self.sent(sub, len(frames))
         except asyncio.CancelledError:
             return
 
