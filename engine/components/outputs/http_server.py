@@ -86,6 +86,9 @@ FRAMES_PER_WRITE = 1024
 # While messages come less than this far apart, a framed subscriber's sender waits this long after being
 # woken before it writes, so that one write carries what arrived meanwhile (see the module docstring).
 COALESCE_WINDOW = 0.001
+# How long a framed subscriber's backlog task waits for more before it ends, when the server offers no sync
+# `write` (every frame then goes through it): a task per subscriber while the stream is busy, none once idle.
+DRAIN_LINGER = 0.05
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CLOSED: Any = object()
 # The `closing` of a framed subscriber whose connection failed: its handler sends no close frame.
@@ -161,8 +164,8 @@ class Subscriber:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        elif self.listening and self.task is not None:
-            # A framed handler waits only in receive(): a cancel it recognises (see _serve_framed) wakes it.
+        if self.closing is not None and self.listening and self.task is not None:
+            # A framed handler waits only in receive(), to learn of a close: a cancel it recognises wakes it.
             self.listening = False
             self.task.cancel()
 
@@ -186,11 +189,7 @@ class Subscriber:
     async def drained(self) -> None:
         """Until a framed subscriber's backlog is written (or given up)."""
         while self.draining is not None:
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
+            await asyncio.wait((self.draining,))
 
 
 def _cannot_write(data: bytes) -> bool:
@@ -554,8 +553,11 @@ class HttpServerOutput(Output):
         buffer.extend(frames)
         if not counted:
             self.counters["queued"] += count
-        if sub.framed and sub.draining is None:
-            sub.draining = asyncio.ensure_future(self._drain(sub))
+        if sub.framed:
+            if sub.draining is None:
+                sub.draining = asyncio.ensure_future(self._drain(sub))
+            else:
+                sub.wake()  # a lingering backlog task (see _drain)
 
     # -- the framed subscribers' writer ----------------------------------------------------
     def _wake_writer(self) -> None:
@@ -656,14 +658,19 @@ class HttpServerOutput(Output):
 
     async def _drain(self, sub: Subscriber) -> None:
         """Write a framed subscriber's backlog with the awaited `send` (which waits for the client to read),
-        what is queued (up to FRAMES_PER_WRITE frames) per write; ends, caught up, once it is empty."""
+        what is queued (up to FRAMES_PER_WRITE frames) per write; ends, caught up, once it is empty. Without
+        a sync `write` every frame comes this way: then it stays while frames keep coming (DRAIN_LINGER)."""
         buffer = sub.buffer
         assert buffer is not None
+        linger = DRAIN_LINGER if sub.write is _cannot_write else None
         try:
-            while buffer:
-                frames = self.take(sub, FRAMES_PER_WRITE)
-                await sub.send(frames[0] if len(frames) == 1 else b"".join(frames))
-                self.sent(sub, len(frames))
+            while True:
+                while buffer:
+                    frames = self.take(sub, FRAMES_PER_WRITE)
+                    await sub.send(frames[0] if len(frames) == 1 else b"".join(frames))
+                    self.sent(sub, len(frames))
+                if linger is None or sub.closing is not None or not await sub.wait(linger) or not buffer:
+                    break
         except asyncio.CancelledError:  # closed without flush, or the flush took too long
             self._discard(sub)
         except Exception:  # noqa: BLE001 - a connection that cannot be written to is gone, whatever the error
