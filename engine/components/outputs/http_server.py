@@ -19,8 +19,9 @@ Acknowledgement. A write is acknowledged once its frames are queued to the clien
 the client's socket took them (Bento: "there is no concept of at least once delivery on this
 output"). What a client's buffer still holds when it disconnects is counted in `discarded`.
 
-Slow consumers. Each client has a bounded send buffer (`send_buffer` messages) drained by its own
-sender, so one slow client never delays another. When a broadcast message does not fit:
+Slow consumers. Each client has a bounded send buffer (`send_buffer` messages): a plain client's
+drained by its own sender, a framed WebSocket client's backlog (below) by a task that exists only
+while it is backed up, so one slow client never delays another. When a broadcast message does not fit:
 `slow_consumer: disconnect` closes that client (WebSocket close 1008 "slow consumer: send buffer
 full"; a chunked stream simply ends) and `drop_oldest` drops its oldest queued messages to make
 room. Both are counted in `stats`.
@@ -33,7 +34,7 @@ every subscriber, WebSocket clients with CODE) then `await wait_clients_closed()
 Message rates. A subscriber may be given a message rate (engine/runtime/message_rate.py: the gateway
 passes one in `scope["asyncgate"]["message_rate"]` from the API's `x-asyncgate-message-rate` or the key's
 `message_rate`/`message_per`): at most RATE messages in any PER seconds are sent to it, checked once per
-batch. In broadcast, the messages over its rate are dropped for that subscriber (`action: drop`, counted
+batch (for a framed WebSocket client: once per write of the writer, which may carry several). In broadcast, the messages over its rate are dropped for that subscriber (`action: drop`, counted
 in `rate_dropped`) or it is closed (`action: close`: WebSocket close 1008 naming the rate, a chunked
 stream ends; counted in `rate_closed`), after what fitted was sent. In round_robin no message is lost: a
 subscriber over its rate is passed over like one whose buffer is full, the batch (or what of it does
@@ -42,16 +43,33 @@ one has room again. Long-polls have no message rate (each is one request, rate-l
 
 Pre-framed WebSocket sends. Where the server offers the `asyncgate.websocket.frames` ASGI extension
 (engine/runtime/ws_frames.py: `asyncgate serve` and `asyncgate run` install it into Hypercorn), a
-WebSocket subscriber is `framed`: each message's complete WebSocket frame is built once (shared by
-every client, like the other frames) and the client's sender writes all the frames queued for it
-(at most FRAMES_PER_WRITE) with one write, instead of one `websocket.send` per message that the
-server frames per connection. Each write is a syscall (on loopback it also runs the receiver's
-side), so writes are coalesced: while messages arrive less than COALESCE_WINDOW (1 ms) apart, a
-woken sender waits that long before it writes, and one write carries what came meanwhile; at lower
-rates each message leaves at once. Buffers, the slow-consumer policy, close codes and
-counters are the same on both paths; only the data frames bypass the server's framing (the
-handshake, close, ping/pong stay the server's). Without the extension (another server, or the
-gateway embedded in someone else's app) the plain ASGI path is used.
+WebSocket subscriber is `framed`: the output writes complete WebSocket frames to its connection itself,
+instead of one `websocket.send` per message that the server frames per connection. Only the data frames
+bypass the server's framing (the handshake, close, ping/pong stay the server's).
+
+- One writer per output (a task, woken by writes) writes to every framed subscriber. In broadcast, each
+  message's frame is built once; the writer joins what is pending once (at most FRAMES_PER_WRITE frames)
+  and hands the same bytes to every caught-up subscriber with the extension's synchronous `write`
+  (engine/_fast fanout.dispatch: the loop over the subscribers, compiled). In round robin, the batches
+  handed to a subscriber wait in its `pending` list and the writer writes them joined the same way.
+- Each write is a syscall (on loopback it also runs the receiver's side), so writes are coalesced:
+  while messages arrive less than COALESCE_WINDOW (1 ms) apart, the woken writer waits that long before
+  it writes, and one write carries what came meanwhile; at lower rates each message leaves at once.
+- A subscriber whose connection cannot take a write now (`write` returns False: the server is sending
+  on it, or its write buffer is over the high-water mark) gets the frames in its own backlog (`buffer`:
+  bounded by `send_buffer`, with the slow-consumer policy), drained with the extension's awaited `send`
+  by a task that exists only while there is a backlog; everything for it goes through the backlog until
+  it is empty, so its frames stay in order. Without a sync `write` (a server, or a wrapper, that offers
+  only `send`) every frame goes this way, and that task stays while frames keep coming (DRAIN_LINGER).
+- An idle framed subscriber is its handler alone: one coroutine awaiting `receive()` (what the client
+  sends is ignored), no task or buffer of its own. A server-side close (slow consumer, message rate,
+  stream stopped, `close_clients`) sets `closing` and wakes the handler with a cancel it recognises
+  (`Subscriber.wake`); it waits for its backlog to be written (flush, at most CLOSE_FLUSH_TIMEOUT) and
+  sends the close frame. A write that fails means the client is gone: no close frame is sent then.
+
+Buffers, the slow-consumer policy, close codes and counters are the same on both paths. Without the
+extension (another server, or the gateway embedded in someone else's app) the plain ASGI path is used:
+a sender task per subscriber, as for chunked streams.
 """
 
 from __future__ import annotations
@@ -186,10 +204,16 @@ class Subscriber:
         finally:
             self._waiter = None
 
-    async def drained(self) -> None:
-        """Until a framed subscriber's backlog is written (or given up)."""
+    async def drained(self, timeout: float) -> bool:
+        """Until a framed subscriber's backlog is written (True), for at most TIMEOUT seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while self.draining is not None:
-            await asyncio.wait((self.draining,))
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait((self.draining,), timeout=remaining)
+        return True
 
 
 def _cannot_write(data: bytes) -> bool:
@@ -294,7 +318,7 @@ class HttpServerOutput(Output):
         FRAMES (WebSocket): the connection's `asyncgate.websocket.frames` extension (engine/runtime/ws_frames.py).
         The output then writes to the client itself (complete WebSocket frames, through the extension);
         the caller only waits for `sub.closing` (woken by `sub.wake()`, a cancel while `sub.listening`),
-        `await sub.drained()`, closes the connection and calls `unsubscribe(sub)`, as `_serve_framed` does."""
+        `await sub.drained(timeout)`, closes the connection and calls `unsubscribe(sub)`, as `_serve_framed` does."""
         if self._closed:
             raise ConnectionAbortedError("the stream is stopped")
         sub = Subscriber(kind, self.send_buffer, remote, message_rate if kind != "poll" else None,
@@ -391,8 +415,7 @@ class HttpServerOutput(Output):
                 if sub.pending:  # round-robin frames the writer has not written yet: they go out first
                     frames, sub.pending = sub.pending, None
                     self._queue(sub, frames, counted=True)
-                if sub.draining is not None:
-                    sub._timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, sub.draining.cancel)
+                # The handler waits for the backlog (at most CLOSE_FLUSH_TIMEOUT) before it closes.
         elif not flush:
             self._discard(sub)
             if sub.sending and sub.task is not None:
@@ -561,7 +584,7 @@ class HttpServerOutput(Output):
 
     # -- the framed subscribers' writer ----------------------------------------------------
     def _wake_writer(self) -> None:
-        if self._writer is None:
+        if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._run_writer())
             return
         waiter = self._writer_waiter
@@ -845,7 +868,7 @@ class HttpServerOutput(Output):
                 sub.listening = False
                 if message["type"] == "websocket.disconnect":
                     return
-            await sub.drained()
+            await sub.drained(CLOSE_FLUSH_TIMEOUT)  # what it was sent first; then unsubscribe cuts it off
         finally:
             sub.listening = False
             self.unsubscribe(sub)

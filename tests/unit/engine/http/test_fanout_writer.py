@@ -265,3 +265,25 @@ def test_a_client_that_leaves_ends_its_handler_and_a_foreign_cancel_is_not_swall
         assert out.stats["clients"] == 0
 
     run(main())
+
+
+def test_a_flush_that_takes_too_long_is_cut_off(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.components.outputs import http_server
+
+    monkeypatch.setattr(http_server, "CLOSE_FLUSH_TIMEOUT", 0.05)
+
+    async def main() -> None:
+        out = build(fan_out="broadcast")
+        peer = Peer()
+        peer.conn.accepting = False
+        peer.conn.gate.clear()  # never reads
+        handler = await connect(out, peer)
+        await out.write(msgs(b"a"))
+        await out.write(msgs(b"b"))
+        await settle_writer(out)
+        out.close_clients(1001, "stream stopped")
+        await asyncio.wait_for(handler, 5)
+        assert peer.conn.out == [] and peer.sent[-1]["code"] == 1001
+        assert out.stats["discarded"] == 2 - out.stats["delivered"]
+
+    run(main())
