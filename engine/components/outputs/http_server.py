@@ -686,15 +686,18 @@ class HttpServerOutput(Output):
         buffer = sub.buffer
         assert buffer is not None
         linger = DRAIN_LINGER if sub.write is _cannot_write else None
+        frames: list[bytes] = []
         try:
             while True:
                 while buffer:
                     frames = self.take(sub, FRAMES_PER_WRITE)
                     await sub.send(frames[0] if len(frames) == 1 else b"".join(frames))
                     self.sent(sub, len(frames))
+                    frames = []
                 if linger is None or sub.closing is not None or not await sub.wait(linger) or not buffer:
                     break
         except asyncio.CancelledError:  # closed without flush, or the flush took too long
+            self.counters["discarded"] += len(frames)  # taken for a send that did not finish
             self._discard(sub)
         except Exception:  # noqa: BLE001 - a connection that cannot be written to is gone, whatever the error
             sub.draining = None
