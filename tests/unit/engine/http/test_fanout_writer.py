@@ -122,9 +122,9 @@ def test_slow_consumer_policy_applies_to_the_backlog(run, policy: str) -> None:
         assert fast.received() == ws(*(b"m%d" % i for i in range(5)))
         stats = out.stats
         if policy == "disconnect":
-            # m0 is being sent; m1, m2 fill the backlog; m3 does not fit.
+            # m0 is being sent; m1, m2 fill the backlog; m3 does not fit: all three are discarded.
             assert slow_sub.closing == (1008, SLOW_CONSUMER_REASON)
-            assert stats["disconnected_slow"] == 1 and stats["clients"] == 1 and stats["discarded"] == 2
+            assert stats["disconnected_slow"] == 1 and stats["clients"] == 1 and stats["discarded"] == 3
             assert slow_sub.draining is None and not slow_sub.buffer
         else:
             assert slow_sub.closing is None and stats["dropped"] == 2
