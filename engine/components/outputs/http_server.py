@@ -50,8 +50,10 @@ bypass the server's framing (the handshake, close, ping/pong stay the server's).
 - One writer per output (a task, woken by writes) writes to every framed subscriber. In broadcast, each
   message's frame is built once; the writer joins what is pending once (at most FRAMES_PER_WRITE frames)
   and hands the same bytes to every caught-up subscriber with the extension's synchronous `write`
-  (engine/_fast fanout.dispatch: the loop over the subscribers, compiled). In round robin, the batches
-  handed to a subscriber wait in its `pending` list and the writer writes them joined the same way.
+  (engine/_fast fanout.dispatch: the loop over the subscribers, compiled). In round robin, a batch
+  handed to a caught-up subscriber is written at once with `write` when, in rotation, its batches come
+  further apart than COALESCE_WINDOW; else it waits in the subscriber's `pending` list and the writer
+  writes it joined with what else came for that subscriber.
 - Each write is a syscall (on loopback it also runs the receiver's side), so writes are coalesced:
   while messages arrive less than COALESCE_WINDOW (1 ms) apart, the woken writer waits that long before
   it writes, and one write carries what came meanwhile; at lower rates each message leaves at once.
@@ -540,11 +542,18 @@ class HttpServerOutput(Output):
             if fit < count:
                 self._over_rate(sub, count - fit)
                 frames, count = frames[:fit], fit
-        if sub.framed:
-            # Round robin: the writer writes it (with what else comes for this subscriber meanwhile).
+        if sub.framed:  # round robin
             if sub.buffer is not None:
                 self._queue(sub, frames)
                 return
+            if sub.pending is None and self._write_gap * len(self._framed) >= COALESCE_WINDOW:
+                # In rotation, this subscriber's batches come further apart than the window: write it now.
+                if self._try_write(sub, frames[0] if count == 1 else b"".join(frames), count):
+                    self.counters["queued"] += count
+                elif sub.closing is not _GONE:
+                    self._queue(sub, frames)
+                return
+            # Else the writer writes it, with what else comes for this subscriber meanwhile.
             if sub.pending is None:
                 sub.pending = []
                 self._dirty.append(sub)

@@ -135,19 +135,22 @@ def test_slow_consumer_policy_applies_to_the_backlog(run, policy: str) -> None:
     run(main())
 
 
-def test_round_robin_writes_each_batch_to_one_subscriber_and_counts_what_awaits_the_writer(run) -> None:
+def test_round_robin_writes_each_batch_to_one_subscriber_at_once_or_through_the_writer(run) -> None:
     async def main() -> None:
         out = build(send_buffer=2)
         a, b = Conn(), Conn()
         out.subscribe("ws", frames=a.frames())
         out.subscribe("ws", frames=b.frames())
-        for i in range(4):
-            await out.write(msgs(b"m%d" % i))  # the writer has not run yet: two pending for each
-        assert not any(s.has_room(1) for s in out._subs)  # so m4 waits for the writer to write them
-        await asyncio.wait_for(out.write(msgs(b"m4")), 5)
+        await out.write(msgs(b"m0"))  # nothing came shortly before: written at once
+        assert a.out == [("write", frame(b"m0"))] and out._writer is None
+        for i in range(1, 5):
+            await out.write(msgs(b"m%d" % i))  # back to back: for the writer, which has not run yet
+        assert not a.out[1:] and not b.out
+        assert not any(s.has_room(1) for s in out._subs)  # two pending for each: m5 waits for the writer
+        await asyncio.wait_for(out.write(msgs(b"m5")), 5)
         await settle(out)
-        assert a.received() == ws(b"m0", b"m2", b"m4") and b.received() == ws(b"m1", b"m3")
-        assert out.stats["queued"] == out.stats["delivered"] == 5
+        assert a.received() == ws(b"m0", b"m2", b"m4") and b.received() == ws(b"m1", b"m3", b"m5")
+        assert out.stats["queued"] == out.stats["delivered"] == 6
 
     run(main())
 
