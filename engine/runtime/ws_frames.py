@@ -38,6 +38,7 @@ the plain ASGI path, with the same semantics.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 EXTENSION = "asyncgate.websocket.frames"
@@ -119,12 +120,13 @@ class _WithFrames:
         self.app = app
         self.stream = stream
 
-    async def __call__(self, scope: Any, receive: Any, send: Any, sync_spawn: Any, call_soon: Any) -> None:
+    def __call__(self, scope: Any, receive: Any, send: Any, sync_spawn: Any, call_soon: Any) -> Awaitable[None]:
+        # Not a coroutine itself: the application's is what Hypercorn awaits (one frame less per connection).
         extensions = scope.get("extensions")
         if extensions is None:
             extensions = scope["extensions"] = {}
         extensions[EXTENSION] = {"send": self.stream.send_frames, "write": self.stream.write_frames}
-        return await self.app(scope, receive, send, sync_spawn, call_soon)
+        return self.app(scope, receive, send, sync_spawn, call_soon)
 
 
 def _raw_connection(stream_send: Any, h11_protocol_class: type) -> tuple[asyncio.Lock, Any, int] | None:

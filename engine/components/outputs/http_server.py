@@ -320,7 +320,7 @@ class HttpServerOutput(Output):
         FRAMES (WebSocket): the connection's `asyncgate.websocket.frames` extension (engine/runtime/ws_frames.py).
         The output then writes to the client itself (complete WebSocket frames, through the extension);
         the caller only waits for `sub.closing` (woken by `sub.wake()`, a cancel while `sub.listening`),
-        `await sub.drained(timeout)`, closes the connection and calls `unsubscribe(sub)`, as `_serve_framed` does."""
+        `await sub.drained(timeout)`, closes the connection and calls `unsubscribe(sub)`, as the WebSocket handler here does."""
         if self._closed:
             raise ConnectionAbortedError("the stream is stopped")
         sub = Subscriber(kind, self.send_buffer, remote, message_rate if kind != "poll" else None,
@@ -849,49 +849,61 @@ class HttpServerOutput(Output):
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        self._track()
+        frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
+        if frames is None:
+            self._track()
+            if await self._accept_ws(send):
+                sub = self.subscribe("ws", _remote(scope), _message_rate(scope))
+                _announce(scope, sub)
+                await self._serve(sub, self._pump_ws(sub, send), _ws_wait_disconnect(receive), send, "ws")
+            return
+        # Framed: the writer writes to the client, and this coroutine is all an idle subscriber costs (no
+        # other task, frame or callback): it only reads (ignoring what the client sends) until the client
+        # leaves or `sub.wake()` (a cancel) tells it that it is closing, then waits for its backlog to be
+        # written and closes the connection.
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            if not await self._accept_ws(send):
+                return
+            sub = self.subscribe("ws", _remote(scope), _message_rate(scope), frames)
+            sub.task = task
+            _announce(scope, sub)
+            try:
+                while sub.closing is None:
+                    sub.listening = True
+                    try:
+                        message = await receive()
+                    except asyncio.CancelledError:
+                        if sub.listening or task.uncancel() > 0:  # not (only) the wake-up
+                            raise
+                        continue
+                    sub.listening = False
+                    if message["type"] == "websocket.disconnect":
+                        return
+                await sub.drained(CLOSE_FLUSH_TIMEOUT)  # what it was sent first; then unsubscribe cuts it off
+            finally:
+                sub.listening = False
+                self.unsubscribe(sub)
+            if sub.closing is _GONE:
+                return
+            code, reason = sub.closing
+            try:
+                await asyncio.wait_for(send({"type": "websocket.close", "code": code, "reason": reason}),
+                                       CLOSE_SEND_TIMEOUT)
+            except Exception:  # noqa: BLE001, S110 - the client is stuck or gone; nothing more to tell it
+                pass
+        finally:
+            self._handlers.discard(task)
+
+    async def _accept_ws(self, send: Send) -> bool:
+        """Accept the WebSocket; False when the stream is stopped (then closed 1001 at once)."""
         await send({"type": "websocket.accept"})
         if self._closed:
             await send({"type": "websocket.close", "code": 1001, "reason": "stream stopped"})
-            return
-        frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
-        sub = self.subscribe("ws", _remote(scope), _message_rate(scope), frames)
-        _announce(scope, sub)
-        if sub.framed:
-            await self._serve_framed(sub, receive, send)
-        else:
-            await self._serve(sub, self._pump_ws(sub, send), _ws_wait_disconnect(receive), send, "ws")
-
-    async def _serve_framed(self, sub: Subscriber, receive: Receive, send: Send) -> None:
-        """A framed subscriber's handler, its only coroutine: the writer writes to it, so the handler only
-        reads (ignoring what the client sends) until the client leaves or `sub.wake()` (a cancel) tells it
-        that it is closing; then it waits for its backlog to be written and closes the connection."""
-        task = sub.task = asyncio.current_task()
-        assert task is not None
-        try:
-            while sub.closing is None:
-                sub.listening = True
-                try:
-                    message = await receive()
-                except asyncio.CancelledError:
-                    if sub.listening or task.uncancel() > 0:  # not (only) the wake-up
-                        raise
-                    continue
-                sub.listening = False
-                if message["type"] == "websocket.disconnect":
-                    return
-            await sub.drained(CLOSE_FLUSH_TIMEOUT)  # what it was sent first; then unsubscribe cuts it off
-        finally:
-            sub.listening = False
-            self.unsubscribe(sub)
-        if sub.closing is _GONE:
-            return
-        code, reason = sub.closing
-        try:
-            await asyncio.wait_for(send({"type": "websocket.close", "code": code, "reason": reason}),
-                                   CLOSE_SEND_TIMEOUT)
-        except Exception:  # noqa: BLE001, S110 - the client is stuck or gone; nothing more to tell it
-            pass
+            return False
+        return True
 
     async def _serve(self, sub: Subscriber, pump_coro: Any, gone_coro: Any, send: Send, kind: str) -> None:
         pump = sub.task = asyncio.ensure_future(pump_coro)
