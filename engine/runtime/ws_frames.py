@@ -26,13 +26,13 @@ i.e. uncompressed: valid whether or not permessage-deflate was negotiated (RFC 7
   at once and returns True, or writes nothing and returns False when it cannot now: the server is
   sending something else on that connection, or its write buffer is over the high-water mark. The
   caller then sends DATA (and whatever it has after it) with `await send(...)`. It may be absent (a
-  server, or a wrapper, that offers only `send`), and where the server must wrap frames in its own
-  framing (HTTP/2 DATA frames) it always returns False.
+  server, or a wrapper, that offers only `send`; a server that must wrap frames in its own framing, as
+  HTTP/2 DATA frames).
 
-`install_hypercorn()` adds the extension to Hypercorn's WebSocket streams (HTTP/1.1 and HTTP/2: there
-`write` always returns False); it is called by `asyncgate serve` and `asyncgate run` before they start
-Hypercorn. An application served by any other server (or embedded in someone else's app and server) does not see the extension and uses
-the plain ASGI path, with the same semantics.
+`install_hypercorn()` adds the extension to Hypercorn's WebSocket streams (HTTP/1.1, and HTTP/2 without
+`write`); it is called by `asyncgate serve` and `asyncgate run` before they start Hypercorn. An
+application served by any other server (or embedded in someone else's app and server) does not see the
+extension and uses the plain ASGI path, with the same semantics.
 """
 
 from __future__ import annotations
@@ -92,10 +92,7 @@ def install_hypercorn() -> bool:
         def write_frames(self, data: bytes) -> bool:
             if self.closed or self.state != connected:
                 raise ConnectionResetError("the WebSocket connection is closed")
-            raw = self._raw
-            if raw is None:
-                return False
-            lock, transport, high_water = raw
+            lock, transport, high_water = self._raw
             if transport.is_closing():
                 raise ConnectionResetError("the WebSocket connection is closed")
             # The server's own sends (protocol_send) write and drain under the lock: never interleave
@@ -125,7 +122,11 @@ class _WithFrames:
         extensions = scope.get("extensions")
         if extensions is None:
             extensions = scope["extensions"] = {}
-        extensions[EXTENSION] = {"send": self.stream.send_frames, "write": self.stream.write_frames}
+        stream = self.stream
+        if stream._raw is None:  # HTTP/2: frames must go out in DATA frames, only `send` can do that
+            extensions[EXTENSION] = {"send": stream.send_frames}
+        else:
+            extensions[EXTENSION] = {"send": stream.send_frames, "write": stream.write_frames}
         return self.app(scope, receive, send, sync_spawn, call_soon)
 
 
