@@ -34,8 +34,9 @@ every subscriber, WebSocket clients with CODE) then `await wait_clients_closed()
 Message rates. A subscriber may be given a message rate (engine/runtime/message_rate.py: the gateway
 passes one in `scope["asyncgate"]["message_rate"]` from the API's `x-asyncgate-message-rate` or the key's
 `message_rate`/`message_per`): at most RATE messages in any PER seconds are sent to it, checked once per
-batch (for a framed WebSocket client: once per write of the writer, which may carry several). In broadcast, the messages over its rate are dropped for that subscriber (`action: drop`, counted
-in `rate_dropped`) or it is closed (`action: close`: WebSocket close 1008 naming the rate, a chunked
+batch (for a framed WebSocket client in broadcast: once per write of the writer, which may carry several).
+In broadcast, the messages over its rate are dropped for that subscriber (`action: drop`, counted in
+`rate_dropped`) or it is closed (`action: close`: WebSocket close 1008 naming the rate, a chunked
 stream ends; counted in `rate_closed`), after what fitted was sent. In round_robin no message is lost: a
 subscriber over its rate is passed over like one whose buffer is full, the batch (or what of it does
 not fit) goes to the next one, and while every subscriber is over its rate or full, `write` waits until
@@ -317,10 +318,11 @@ class HttpServerOutput(Output):
         (code, reason) and calls `unsubscribe(sub)` when the client is gone. MESSAGE_RATE: at most that
         many messages are sent to it (not for long-polls; see the module docstring).
 
-        FRAMES (WebSocket): the connection's `asyncgate.websocket.frames` extension (engine/runtime/ws_frames.py).
-        The output then writes to the client itself (complete WebSocket frames, through the extension);
-        the caller only waits for `sub.closing` (woken by `sub.wake()`, a cancel while `sub.listening`),
-        `await sub.drained(timeout)`, closes the connection and calls `unsubscribe(sub)`, as the WebSocket handler here does."""
+        FRAMES (WebSocket): the connection's `asyncgate.websocket.frames` extension
+        (engine/runtime/ws_frames.py). The output then writes to the client itself (complete WebSocket
+        frames, through the extension); the caller only waits for `sub.closing` (woken by `sub.wake()`: a
+        cancel while `sub.listening`), `await sub.drained(timeout)`, closes the connection and calls
+        `unsubscribe(sub)`, as the WebSocket handler here does."""
         if self._closed:
             raise ConnectionAbortedError("the stream is stopped")
         sub = Subscriber(kind, self.send_buffer, remote, message_rate if kind != "poll" else None,
@@ -543,6 +545,8 @@ class HttpServerOutput(Output):
                 self._over_rate(sub, count - fit)
                 frames, count = frames[:fit], fit
         if sub.framed:  # round robin
+            if not count:
+                return
             if sub.buffer is not None:
                 self._queue(sub, frames)
                 return
