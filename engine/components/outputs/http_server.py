@@ -552,10 +552,12 @@ class HttpServerOutput(Output):
                 return
             if sub.pending is None and self._write_gap * len(self._framed) >= COALESCE_WINDOW:
                 # In rotation, this subscriber's batches come further apart than the window: write it now.
-                if self._try_write(sub, frames[0] if count == 1 else b"".join(frames), count):
-                    self.counters["queued"] += count
-                elif sub.closing is not _GONE:
-                    self._queue(sub, frames)
+                self.counters["queued"] += count
+                if not self._try_write(sub, frames[0] if count == 1 else b"".join(frames), count):
+                    if sub.closing is _GONE:
+                        self.counters["discarded"] += count
+                    else:
+                        self._queue(sub, frames, counted=True)
                 return
             # Else the writer writes it, with what else comes for this subscriber meanwhile.
             if sub.pending is None:
@@ -638,6 +640,8 @@ class HttpServerOutput(Output):
             counters["delivered"] += written * count
             for sub in failed:
                 self._gone(sub)
+                counters["queued"] += count
+                counters["discarded"] += count  # handed to a client that is gone
             for sub in refused:
                 self._queue(sub, frames)
             for sub in skipped:
@@ -655,7 +659,9 @@ class HttpServerOutput(Output):
                 for i in range(0, len(frames), FRAMES_PER_WRITE):
                     chunk = frames[i:i + FRAMES_PER_WRITE]
                     if not self._try_write(sub, chunk[0] if len(chunk) == 1 else b"".join(chunk), len(chunk)):
-                        if sub.closing is not _GONE:
+                        if sub.closing is _GONE:
+                            counters["discarded"] += len(frames) - i
+                        else:
                             self._queue(sub, frames[i:], counted=True)
                         break
             self._changed_if_waiting()
@@ -678,6 +684,8 @@ class HttpServerOutput(Output):
                 self.counters["queued"] += count
                 return
             if sub.closing is _GONE:
+                self.counters["queued"] += count
+                self.counters["discarded"] += count
                 return
         self._queue(sub, frames)
 

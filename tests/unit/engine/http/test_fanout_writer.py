@@ -165,6 +165,7 @@ def test_a_subscriber_whose_write_fails_is_dropped_and_the_others_carry_on(run) 
         await out.write(msgs(b"x"))
         await settle(out)
         assert ok.received() == frame(b"x") and out.stats["clients"] == 1 and gone.closing is not None
+        assert out.stats["queued"] == 2 and out.stats["delivered"] == 1 and out.stats["discarded"] == 1
         await out.write(msgs(b"y"))
         await settle(out)
         assert ok.received() == ws(b"x", b"y")
