@@ -291,3 +291,19 @@ def test_a_flush_that_takes_too_long_is_cut_off(run, monkeypatch: pytest.MonkeyP
         assert out.stats["discarded"] == 2 - out.stats["delivered"]
 
     run(main())
+
+
+def test_round_robin_to_a_subscriber_found_gone_counts_the_batch_as_discarded(run) -> None:
+    async def main() -> None:
+        out = build()
+        broken, ok = Conn(), Conn()
+        broken.closed = True
+        out.subscribe("ws", frames=broken.frames())
+        out.subscribe("ws", frames=ok.frames())
+        await out.write(msgs(b"lost"))  # written at once (nothing came before): the write fails
+        assert out.stats["clients"] == 1 and out.stats["discarded"] == 1
+        await asyncio.sleep(0.002)  # past the coalescing window: the next is written at once too
+        await out.write(msgs(b"kept"))
+        assert ok.received() == frame(b"kept") and out.stats["queued"] == 2 and out.stats["delivered"] == 1
+
+    run(main())
