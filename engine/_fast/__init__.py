@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import _framing_py, _jsonscan_py, _messages_py, _window_py
-from .protocols import Framing, JsonScan
+from . import _fanout_py, _framing_py, _jsonscan_py, _messages_py, _window_py
+from .protocols import Fanout, Framing, JsonScan
 
 USE_EXTENSIONS = os.environ.get("ASYNCGATE_NO_EXTENSIONS", "") not in ("1", "true", "yes")
 
@@ -25,11 +25,12 @@ def _load(compiled: str, twin: ModuleType) -> ModuleType:
         return twin
 
 
+fanout: Fanout = _load("_fanout", _fanout_py)  # type: ignore[assignment]
 framing: Framing = _load("_framing", _framing_py)  # type: ignore[assignment]
 jsonscan: JsonScan = _load("_jsonscan", _jsonscan_py)  # type: ignore[assignment]
 messages: ModuleType = _load("_messages", _messages_py)  # MessageKit, see engine/message.py
 window: ModuleType = _load("_window", _window_py)  # SlidingWindow, for the rate limiters
-COMPILED = (framing is not _framing_py and jsonscan is not _jsonscan_py and messages is not _messages_py
-            and window is not _window_py)
+COMPILED = (fanout is not _fanout_py and framing is not _framing_py and jsonscan is not _jsonscan_py
+            and messages is not _messages_py and window is not _window_py)
 
-__all__ = ["COMPILED", "USE_EXTENSIONS", "framing", "jsonscan", "messages", "window"]
+__all__ = ["COMPILED", "USE_EXTENSIONS", "fanout", "framing", "jsonscan", "messages", "window"]

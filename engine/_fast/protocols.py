@@ -134,3 +134,26 @@ class MessageKit(Protocol):
         """Each message's payload bytes when its structured view was never decoded nor set (the
         bytes are then all there is to it), else None."""
         ...
+
+
+class FanoutSubscriber(Protocol):
+    """What `Fanout.dispatch` reads of a subscriber (engine/components/outputs/http_server.py's Subscriber)."""
+
+    buffer: Any  # its backlog of frames; None while it is caught up
+    window: Any  # its message-rate window, or None
+    delivered: int
+
+    def write(self, data: bytes) -> bool:
+        """Write DATA to its connection now (True), or nothing when it cannot now (False); raise when closed."""
+        ...
+
+
+class Fanout(Protocol):
+    def dispatch(self, subscribers: list[Any], data: bytes,
+                 count: int) -> tuple[int, list[Any], list[Any], list[Any]]:
+        """Write DATA (COUNT messages) to each of SUBSCRIBERS that is caught up and has no message rate
+        (``buffer`` and ``window`` None), adding COUNT to the ``delivered`` of each that took it. Returns
+        (how many took it; those skipped, as they were not caught up or have a rate; those whose write
+        returned False; those whose write raised an Exception, which is dropped), each list in
+        SUBSCRIBERS' order. Exceptions that are not Exceptions (CancelledError...) propagate."""
+        ...

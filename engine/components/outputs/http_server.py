@@ -19,8 +19,9 @@ Acknowledgement. A write is acknowledged once its frames are queued to the clien
 the client's socket took them (Bento: "there is no concept of at least once delivery on this
 output"). What a client's buffer still holds when it disconnects is counted in `discarded`.
 
-Slow consumers. Each client has a bounded send buffer (`send_buffer` messages) drained by its own
-sender, so one slow client never delays another. When a broadcast message does not fit:
+Slow consumers. Each client has a bounded send buffer (`send_buffer` messages): a plain client's
+drained by its own sender, a framed WebSocket client's backlog (below) by a task that exists only
+while it is backed up, so one slow client never delays another. When a broadcast message does not fit:
 `slow_consumer: disconnect` closes that client (WebSocket close 1008 "slow consumer: send buffer
 full"; a chunked stream simply ends) and `drop_oldest` drops its oldest queued messages to make
 room. Both are counted in `stats`.
@@ -33,8 +34,9 @@ every subscriber, WebSocket clients with CODE) then `await wait_clients_closed()
 Message rates. A subscriber may be given a message rate (engine/runtime/message_rate.py: the gateway
 passes one in `scope["asyncgate"]["message_rate"]` from the API's `x-asyncgate-message-rate` or the key's
 `message_rate`/`message_per`): at most RATE messages in any PER seconds are sent to it, checked once per
-batch. In broadcast, the messages over its rate are dropped for that subscriber (`action: drop`, counted
-in `rate_dropped`) or it is closed (`action: close`: WebSocket close 1008 naming the rate, a chunked
+batch (for a framed WebSocket client in broadcast: once per write of the writer, which may carry several).
+In broadcast, the messages over its rate are dropped for that subscriber (`action: drop`, counted in
+`rate_dropped`) or it is closed (`action: close`: WebSocket close 1008 naming the rate, a chunked
 stream ends; counted in `rate_closed`), after what fitted was sent. In round_robin no message is lost: a
 subscriber over its rate is passed over like one whose buffer is full, the batch (or what of it does
 not fit) goes to the next one, and while every subscriber is over its rate or full, `write` waits until
@@ -42,16 +44,35 @@ one has room again. Long-polls have no message rate (each is one request, rate-l
 
 Pre-framed WebSocket sends. Where the server offers the `asyncgate.websocket.frames` ASGI extension
 (engine/runtime/ws_frames.py: `asyncgate serve` and `asyncgate run` install it into Hypercorn), a
-WebSocket subscriber is `framed`: each message's complete WebSocket frame is built once (shared by
-every client, like the other frames) and the client's sender writes all the frames queued for it
-(at most FRAMES_PER_WRITE) with one write, instead of one `websocket.send` per message that the
-server frames per connection. Each write is a syscall (on loopback it also runs the receiver's
-side), so writes are coalesced: while messages arrive less than COALESCE_WINDOW (1 ms) apart, a
-woken sender waits that long before it writes, and one write carries what came meanwhile; at lower
-rates each message leaves at once. Buffers, the slow-consumer policy, close codes and
-counters are the same on both paths; only the data frames bypass the server's framing (the
-handshake, close, ping/pong stay the server's). Without the extension (another server, or the
-gateway embedded in someone else's app) the plain ASGI path is used.
+WebSocket subscriber is `framed`: the output writes complete WebSocket frames to its connection itself,
+instead of one `websocket.send` per message that the server frames per connection. Only the data frames
+bypass the server's framing (the handshake, close, ping/pong stay the server's).
+
+- One writer per output (a task, woken by writes) writes to every framed subscriber. In broadcast, each
+  message's frame is built once; the writer joins what is pending once (at most FRAMES_PER_WRITE frames)
+  and hands the same bytes to every caught-up subscriber with the extension's synchronous `write`
+  (engine/_fast fanout.dispatch: the loop over the subscribers, compiled). In round robin, a batch
+  handed to a caught-up subscriber is written at once with `write` when, in rotation, its batches come
+  further apart than COALESCE_WINDOW; else it waits in the subscriber's `pending` list and the writer
+  writes it joined with what else came for that subscriber.
+- Each write is a syscall (on loopback it also runs the receiver's side), so writes are coalesced:
+  while messages arrive less than COALESCE_WINDOW (1 ms) apart, the woken writer waits that long before
+  it writes, and one write carries what came meanwhile; at lower rates each message leaves at once.
+- A subscriber whose connection cannot take a write now (`write` returns False: the server is sending
+  on it, or its write buffer is over the high-water mark) gets the frames in its own backlog (`buffer`:
+  bounded by `send_buffer`, with the slow-consumer policy), drained with the extension's awaited `send`
+  by a task that exists only while there is a backlog; everything for it goes through the backlog until
+  it is empty, so its frames stay in order. Without a sync `write` (a server, or a wrapper, that offers
+  only `send`) every frame goes this way, and that task stays while frames keep coming (DRAIN_LINGER).
+- An idle framed subscriber is its handler alone: one coroutine awaiting `receive()` (what the client
+  sends is ignored), no task or buffer of its own. A server-side close (slow consumer, message rate,
+  stream stopped, `close_clients`) sets `closing` and wakes the handler with a cancel it recognises
+  (`Subscriber.wake`); it waits for its backlog to be written (flush, at most CLOSE_FLUSH_TIMEOUT) and
+  sends the close frame. A write that fails means the client is gone: no close frame is sent then.
+
+Buffers, the slow-consumer policy, close codes and counters are the same on both paths. Without the
+extension (another server, or the gateway embedded in someone else's app) the plain ASGI path is used:
+a sender task per subscriber, as for chunked streams.
 """
 
 from __future__ import annotations
@@ -59,9 +80,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from ... import spec as s
+from ..._fast import fanout
 from ...component import Output
 from ...errors import ComponentError
 from ...message import Batch
@@ -84,15 +107,23 @@ FRAMES_PER_WRITE = 1024
 # While messages come less than this far apart, a framed subscriber's sender waits this long after being
 # woken before it writes, so that one write carries what arrived meanwhile (see the module docstring).
 COALESCE_WINDOW = 0.001
+# How long a framed subscriber's backlog task waits for more before it ends, when the server offers no sync
+# `write` (every frame then goes through it): a task per subscriber while the stream is busy, none once idle.
+DRAIN_LINGER = 0.05
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CLOSED: Any = object()
+# The `closing` of a framed subscriber whose connection failed: its handler sends no close frame.
+_GONE = (1006, "connection lost")
 
 
 class Subscriber:
-    """One connected client: a bounded buffer of frames, drained by the client's own sender.
+    """One connected client.
 
-    Frames are `bytes` (WebSocket binary payloads, SSE events, raw lines) or `str` (WebSocket
-    text payloads); a long-poll subscriber instead gets one batch through `future`."""
+    Frames are `bytes` (WebSocket binary payloads, SSE events, raw lines, complete WebSocket frames) or
+    `str` (WebSocket text payloads); a long-poll subscriber instead gets one batch through `future`.
+    A plain subscriber's frames queue in `buffer`, drained by its own sender. A framed WebSocket
+    subscriber is written to by the output's writer; `buffer` is its backlog, None while it is caught
+    up (see the module docstring)."""
 
     __slots__ = (
         "_timer",
@@ -100,42 +131,64 @@ class Subscriber:
         "buffer",
         "closing",
         "delivered",
+        "draining",
         "framed",
         "future",
         "kind",
         "limit",
+        "listening",
+        "pending",
         "remote",
+        "send",
         "sending",
         "task",
         "window",
+        "write",
     )
 
-    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "", framed: bool = False,
-                 message_rate: MessageRate | None = None) -> None:
+    def __init__(self, kind: SubscriberKind, limit: int, remote: str = "", message_rate: MessageRate | None = None,
+                 frames: Mapping[str, Any] | None = None) -> None:
         self.kind = kind
-        # A WebSocket subscriber whose frames are complete pre-built WebSocket frames (see the module doc).
-        self.framed = framed
-        self.buffer: collections.deque[Any] = collections.deque()
+        self.framed = frames is not None
+        self.buffer: collections.deque[Any] | None = None if self.framed else collections.deque()
         self.limit = limit
         self.remote = remote
         self.closing: tuple[int, str] | None = None
         self.sending = False
+        # A plain subscriber's sender; a framed subscriber's handler (woken by a cancel for a server-side close).
         self.task: asyncio.Task[Any] | None = None
         self.delivered = 0
         self.future: asyncio.Future[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.window = MessageWindow(message_rate) if message_rate is not None else None
+        # Framed only: the extension's callables, the round-robin frames the writer has yet to write,
+        # the task draining the backlog, and whether the handler is waiting in receive().
+        self.send: Any = frames["send"] if frames is not None else None
+        self.write: Any = (frames.get("write") or _cannot_write) if frames is not None else None
+        self.pending: list[bytes] | None = None
+        self.draining: asyncio.Task[None] | None = None
+        self.listening = False
+
+    def queued(self) -> int:
+        """How many frames wait to be written to the client."""
+        buffer, pending = self.buffer, self.pending
+        return (len(buffer) if buffer else 0) + (len(pending) if pending else 0)
 
     def has_room(self, count: int) -> bool:
         if self.kind == "poll":
             return self.future is not None and not self.future.done()
-        return not self.buffer or len(self.buffer) + count <= self.limit
+        queued = self.queued()
+        return not queued or queued + count <= self.limit
 
     def wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.closing is not None and self.listening and self.task is not None:
+            # A framed handler waits only in receive(), to learn of a close: a cancel it recognises wakes it.
+            self.listening = False
+            self.task.cancel()
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until there is something to send or the subscriber is closing; False on timeout."""
@@ -153,6 +206,22 @@ class Subscriber:
             return True
         finally:
             self._waiter = None
+
+    async def drained(self, timeout: float) -> bool:
+        """Until a framed subscriber's backlog is written (True), for at most TIMEOUT seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.draining is not None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait((self.draining,), timeout=remaining)
+        return True
+
+
+def _cannot_write(data: bytes) -> bool:
+    """The `write` of a frames extension that offers only `send`: every write goes through the backlog."""
+    return False
 
 
 class HttpServerOutput(Output):
@@ -190,6 +259,11 @@ class HttpServerOutput(Output):
         self.cors = Cors(conf["cors"], self.allowed_verbs + ["OPTIONS"])
 
         self._subs: list[Subscriber] = []
+        self._framed: list[Subscriber] = []  # the framed WebSocket subscribers among _subs, for the writer
+        self._pending: list[bytes] = []  # broadcast frames the writer has yet to write to the framed subscribers
+        self._dirty: list[Subscriber] = []  # framed subscribers with round-robin frames in `pending`
+        self._writer: asyncio.Task[None] | None = None
+        self._writer_waiter: asyncio.Future[None] | None = None
         self._next = 0
         self._seq = 0
         self._changed: asyncio.Future[None] | None = None
@@ -232,41 +306,59 @@ class HttpServerOutput(Output):
         for sub in self._subs:
             by_kind[sub.kind] += 1
         return {"clients": len(self._subs), "clients_by_kind": by_kind,
-                "ws_framed_clients": sum(1 for sub in self._subs if sub.framed), **self.counters,
+                "ws_framed_clients": len(self._framed), **self.counters,
                 "fan_out": "broadcast" if self.broadcast else "round_robin"}
 
     # -- subscribers -----------------------------------------------------------------
-    def subscribe(self, kind: SubscriberKind, remote: str = "", framed: bool = False,
-                  message_rate: MessageRate | None = None) -> Subscriber:
+    def subscribe(self, kind: SubscriberKind, remote: str = "", message_rate: MessageRate | None = None,
+                  frames: Mapping[str, Any] | None = None) -> Subscriber:
         """A new subscriber of KIND; its frames appear in `sub.buffer` (a poll subscriber's batch in
         `sub.future`), `await sub.wait()` until there are some. The caller drains it with
         `take(sub)`, calls `sent(sub, n)` after writing n frames, stops when `sub.closing` is set
-        (code, reason) and calls `unsubscribe(sub)` when the client is gone. FRAMED (WebSocket):
-        the frames are complete WebSocket frames (bytes) to write as they are. MESSAGE_RATE: at most that
-        many messages are sent to it (not for long-polls; see the module docstring)."""
+        (code, reason) and calls `unsubscribe(sub)` when the client is gone. MESSAGE_RATE: at most that
+        many messages are sent to it (not for long-polls; see the module docstring).
+
+        FRAMES (WebSocket): the connection's `asyncgate.websocket.frames` extension
+        (engine/runtime/ws_frames.py). The output then writes to the client itself (complete WebSocket
+        frames, through the extension); the caller only waits for `sub.closing` (woken by `sub.wake()`: a
+        cancel while `sub.listening`), `await sub.drained(timeout)`, closes the connection and calls
+        `unsubscribe(sub)`, as the WebSocket handler here does."""
         if self._closed:
             raise ConnectionAbortedError("the stream is stopped")
-        sub = Subscriber(kind, self.send_buffer, remote, framed and kind == "ws",
-                         message_rate if kind != "poll" else None)
+        sub = Subscriber(kind, self.send_buffer, remote, message_rate if kind != "poll" else None,
+                         frames if kind == "ws" else None)
         if kind == "poll":
             sub.future = asyncio.get_running_loop().create_future()
         self._subs.append(sub)
+        if sub.framed:
+            self._framed.append(sub)
         self.counters["connections_total"] += 1
         self._notify()
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._remove(sub)
-        if sub.buffer:
-            self.counters["discarded"] += len(sub.buffer)
-            sub.buffer.clear()
+        self._discard(sub)
         if sub._timer is not None:
             sub._timer.cancel()
             sub._timer = None
+        if sub.draining is not None:
+            sub.draining.cancel()
+
+    def _discard(self, sub: Subscriber) -> None:
+        """Drop what SUB still has queued, counted as discarded."""
+        if sub.buffer:
+            self.counters["discarded"] += len(sub.buffer)
+            sub.buffer.clear()
+        if sub.pending:
+            self.counters["discarded"] += len(sub.pending)
+            sub.pending = None
 
     def take(self, sub: Subscriber, limit: int | None = None) -> list[Any]:
         """Take (up to LIMIT of) the frames queued for SUB, freeing room in its buffer."""
         buffer = sub.buffer
+        if not buffer:
+            return []
         if limit is None or limit >= len(buffer):
             frames = list(buffer)
             buffer.clear()
@@ -288,12 +380,16 @@ class HttpServerOutput(Output):
         del self._subs[i]
         if i < self._next:
             self._next -= 1
+        if sub.framed:
+            self._framed.remove(sub)
 
     def close_clients(self, code: int = 1001, reason: str = "going away", flush: bool = True) -> int:
         """Close every connected client: WebSocket clients with CODE and REASON, chunked streams end,
         waiting long-polls get 503. With FLUSH, what a client was already sent is written first
         (for at most a few seconds). Returns how many clients were closed; `wait_clients_closed()`
         waits until their handlers are done."""
+        if flush:
+            self._flush()  # what the writer has yet to write is part of what the clients were sent
         subs = list(self._subs)
         for sub in subs:
             self._close(sub, code, reason, flush)
@@ -314,14 +410,33 @@ class HttpServerOutput(Output):
             if sub.future is not None and not sub.future.done():
                 sub.future.set_result(_CLOSED)
             return
-        if not flush:
-            if sub.buffer:
-                self.counters["discarded"] += len(sub.buffer)
-                sub.buffer.clear()
+        if sub.framed:
+            if not flush:
+                self._discard(sub)
+                if sub.draining is not None:
+                    sub.draining.cancel()  # may be stuck writing to a client that does not read
+            else:
+                if sub.pending:  # round-robin frames the writer has not written yet: they go out first
+                    frames, sub.pending = sub.pending, None
+                    self._queue(sub, frames, counted=True)
+                # The handler waits for the backlog (at most CLOSE_FLUSH_TIMEOUT) before it closes.
+        elif not flush:
+            self._discard(sub)
             if sub.sending and sub.task is not None:
                 sub.task.cancel()  # stuck writing to a client that does not read
         elif sub.task is not None:
             sub._timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, sub.task.cancel)
+        sub.wake()
+
+    def _gone(self, sub: Subscriber) -> None:
+        """Writing to SUB (framed) failed: its client is gone; its handler ends without a close frame."""
+        if sub.closing is None:
+            self._close(sub, *_GONE, flush=False)
+        else:  # it was being flushed before its close: give that up
+            self._discard(sub)
+            if sub.draining is not None:
+                sub.draining.cancel()
+        sub.closing = _GONE
         sub.wake()
 
     def _notify(self) -> None:
@@ -399,8 +514,14 @@ class HttpServerOutput(Output):
         first = self._seq + 1
         self._seq += len(batch)
         cache: dict[str, list[Any]] = {}
-        for sub in list(self._subs):
-            self._hand(sub, batch, first, cache, now)
+        if len(self._framed) != len(self._subs):
+            for sub in list(self._subs):
+                if not sub.framed:
+                    self._hand(sub, batch, first, cache, now)
+        if self._framed:
+            # One list for every framed subscriber: the writer joins it once and writes the same bytes to each.
+            self._pending += self.encode("ws_framed", batch, first)
+            self._wake_writer()
 
     def _hand(self, sub: Subscriber, batch: Batch, first: int, cache: dict[str, list[Any]] | None,
               now: float) -> None:
@@ -423,9 +544,42 @@ class HttpServerOutput(Output):
             if fit < count:
                 self._over_rate(sub, count - fit)
                 frames, count = frames[:fit], fit
+        if sub.framed:  # round robin
+            if not count:
+                return
+            if sub.buffer is not None:
+                self._queue(sub, frames)
+                return
+            if sub.pending is None and self._write_gap * len(self._framed) >= COALESCE_WINDOW:
+                # In rotation, this subscriber's batches come further apart than the window: write it now.
+                self.counters["queued"] += count
+                if not self._try_write(sub, frames[0] if count == 1 else b"".join(frames), count):
+                    if sub.closing is _GONE:
+                        self.counters["discarded"] += count
+                    else:
+                        self._queue(sub, frames, counted=True)
+                return
+            # Else the writer writes it, with what else comes for this subscriber meanwhile.
+            if sub.pending is None:
+                sub.pending = []
+                self._dirty.append(sub)
+            sub.pending += frames
+            self.counters["queued"] += count
+            self._wake_writer()
+            return
+        self._queue(sub, frames)
+        sub.wake()
+
+    def _queue(self, sub: Subscriber, frames: list[Any], counted: bool = False) -> None:
+        """FRAMES into SUB's buffer (a framed subscriber's backlog, drained by a task of its own while it
+        is not empty), with the slow-consumer policy when they do not fit. COUNTED: they were counted as
+        queued already (round-robin frames the writer could not write)."""
+        count = len(frames)
         buffer = sub.buffer
-        if buffer and len(buffer) + count > sub.limit:
-            if self.disconnect_slow:
+        if buffer is None:
+            buffer = sub.buffer = collections.deque()
+        elif buffer and len(buffer) + count > sub.limit:
+            if self.disconnect_slow and sub.closing is None:
                 self.counters["disconnected_slow"] += 1
                 self.log.warning("%s: disconnecting slow %s client %s: send buffer of %d messages full",
                                  self.where, sub.kind, sub.remote or "?", sub.limit)
@@ -435,8 +589,145 @@ class HttpServerOutput(Output):
                 buffer.popleft()
                 self.counters["dropped"] += 1
         buffer.extend(frames)
-        self.counters["queued"] += count
-        sub.wake()
+        if not counted:
+            self.counters["queued"] += count
+        if sub.framed:
+            if sub.draining is None:
+                sub.draining = asyncio.ensure_future(self._drain(sub))
+            else:
+                sub.wake()  # a lingering backlog task (see _drain)
+
+    # -- the framed subscribers' writer ----------------------------------------------------
+    def _wake_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._run_writer())
+            return
+        waiter = self._writer_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _run_writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending and not self._dirty:
+                waiter = self._writer_waiter = loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._writer_waiter = None
+                if self._write_gap < COALESCE_WINDOW:
+                    # Messages come faster than the window: gather what the next ones add.
+                    await asyncio.sleep(COALESCE_WINDOW)
+                continue
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what is pending for the framed subscribers: the broadcast frames joined once (at most
+        FRAMES_PER_WRITE per write) and the same bytes to every caught-up subscriber, then each
+        subscriber's round-robin frames. A subscriber that cannot take them now gets them in its backlog."""
+        now = asyncio.get_running_loop().time()
+        counters = self.counters
+        while self._pending:
+            frames = self._pending
+            if len(frames) <= FRAMES_PER_WRITE:
+                self._pending = []
+            else:
+                frames, self._pending = frames[:FRAMES_PER_WRITE], frames[FRAMES_PER_WRITE:]
+            count = len(frames)
+            data = frames[0] if count == 1 else b"".join(frames)
+            written, skipped, refused, failed = fanout.dispatch(self._framed, data, count)
+            counters["queued"] += written * count
+            counters["delivered"] += written * count
+            for sub in failed:
+                self._gone(sub)
+                counters["queued"] += count
+                counters["discarded"] += count  # handed to a client that is gone
+            for sub in refused:
+                self._queue(sub, frames)
+            for sub in skipped:
+                self._write_one(sub, frames, data, now)
+        if self._dirty:
+            dirty, self._dirty = self._dirty, []
+            for sub in dirty:
+                frames = sub.pending
+                if frames is None:  # closed or gone since
+                    continue
+                sub.pending = None
+                if sub.buffer is not None:
+                    self._queue(sub, frames, counted=True)
+                    continue
+                for i in range(0, len(frames), FRAMES_PER_WRITE):
+                    chunk = frames[i:i + FRAMES_PER_WRITE]
+                    if not self._try_write(sub, chunk[0] if len(chunk) == 1 else b"".join(chunk), len(chunk)):
+                        if sub.closing is _GONE:
+                            counters["discarded"] += len(frames) - i
+                        else:
+                            self._queue(sub, frames[i:], counted=True)
+                        break
+            self._changed_if_waiting()
+
+    def _write_one(self, sub: Subscriber, frames: list[bytes], data: bytes | None, now: float) -> None:
+        """Broadcast FRAMES (joined: DATA) to a subscriber the dispatch passed over: it has a message rate
+        or a backlog."""
+        count = len(frames)
+        if sub.window is not None:
+            fit = sub.window.take(count, now)
+            if fit < count:
+                self._over_rate(sub, count - fit)
+                frames, data, count = frames[:fit], None, fit
+                if not count:
+                    return
+        if sub.buffer is None:
+            if data is None:
+                data = frames[0] if count == 1 else b"".join(frames)
+            if self._try_write(sub, data, count):
+                self.counters["queued"] += count
+                return
+            if sub.closing is _GONE:
+                self.counters["queued"] += count
+                self.counters["discarded"] += count
+                return
+        self._queue(sub, frames)
+
+    def _try_write(self, sub: Subscriber, data: bytes, count: int) -> bool:
+        """DATA (COUNT frames) written to caught-up SUB now; False when it cannot take it now (or is gone)."""
+        try:
+            written = sub.write(data)
+        except Exception:  # noqa: BLE001 - a connection that cannot be written to is gone, whatever the error
+            self._gone(sub)
+            return False
+        if written:
+            self.sent(sub, count)
+        return bool(written)
+
+    async def _drain(self, sub: Subscriber) -> None:
+        """Write a framed subscriber's backlog with the awaited `send` (which waits for the client to read),
+        what is queued (up to FRAMES_PER_WRITE frames) per write; ends, caught up, once it is empty. Without
+        a sync `write` every frame comes this way: then it stays while frames keep coming (DRAIN_LINGER)."""
+        buffer = sub.buffer
+        assert buffer is not None
+        linger = DRAIN_LINGER if sub.write is _cannot_write else None
+        frames: list[bytes] = []
+        try:
+            while True:
+                while buffer:
+                    frames = self.take(sub, FRAMES_PER_WRITE)
+                    await sub.send(frames[0] if len(frames) == 1 else b"".join(frames))
+                    self.sent(sub, len(frames))
+                    frames = []
+                if linger is None or sub.closing is not None or not await sub.wait(linger) or not buffer:
+                    break
+        except asyncio.CancelledError:  # closed without flush, or the flush took too long
+            self.counters["discarded"] += len(frames)  # taken for a send that did not finish
+            self._discard(sub)
+        except Exception:  # noqa: BLE001 - a connection that cannot be written to is gone, whatever the error
+            sub.draining = None
+            self._gone(sub)
+        finally:
+            sub.draining = None
+            if sub.buffer is buffer and not buffer:
+                sub.buffer = None  # caught up: the writer writes to it directly again
+            sub.wake()
 
     def _over_rate(self, sub: Subscriber, refused: int) -> None:
         """SUB was handed REFUSED messages more than its message rate allows (broadcast): drop or close."""
@@ -478,6 +769,10 @@ class HttpServerOutput(Output):
             changed.set_result(None)
         self.close_clients(1001, "stream stopped")
         await self.wait_clients_closed()
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
 
     # -- endpoints (raw ASGI) --------------------------------------------------------------
     def _track(self) -> None:
@@ -566,16 +861,61 @@ class HttpServerOutput(Output):
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        self._track()
+        frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
+        if frames is None:
+            self._track()
+            if await self._accept_ws(send):
+                sub = self.subscribe("ws", _remote(scope), _message_rate(scope))
+                _announce(scope, sub)
+                await self._serve(sub, self._pump_ws(sub, send), _ws_wait_disconnect(receive), send, "ws")
+            return
+        # Framed: the writer writes to the client, and this coroutine is all an idle subscriber costs (no
+        # other task, frame or callback): it only reads (ignoring what the client sends) until the client
+        # leaves or `sub.wake()` (a cancel) tells it that it is closing, then waits for its backlog to be
+        # written and closes the connection.
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            if not await self._accept_ws(send):
+                return
+            sub = self.subscribe("ws", _remote(scope), _message_rate(scope), frames)
+            sub.task = task
+            _announce(scope, sub)
+            try:
+                while sub.closing is None:
+                    sub.listening = True
+                    try:
+                        message = await receive()
+                    except asyncio.CancelledError:
+                        if sub.listening or task.uncancel() > 0:  # not (only) the wake-up
+                            raise
+                        continue
+                    sub.listening = False
+                    if message["type"] == "websocket.disconnect":
+                        return
+                await sub.drained(CLOSE_FLUSH_TIMEOUT)  # what it was sent first; then unsubscribe cuts it off
+            finally:
+                sub.listening = False
+                self.unsubscribe(sub)
+            if sub.closing is _GONE:
+                return
+            code, reason = sub.closing
+            try:
+                await asyncio.wait_for(send({"type": "websocket.close", "code": code, "reason": reason}),
+                                       CLOSE_SEND_TIMEOUT)
+            except Exception:  # noqa: BLE001, S110 - the client is stuck or gone; nothing more to tell it
+                pass
+        finally:
+            self._handlers.discard(task)
+
+    async def _accept_ws(self, send: Send) -> bool:
+        """Accept the WebSocket; False when the stream is stopped (then closed 1001 at once)."""
         await send({"type": "websocket.accept"})
         if self._closed:
             await send({"type": "websocket.close", "code": 1001, "reason": "stream stopped"})
-            return
-        frames = (scope.get("extensions") or {}).get(WS_FRAMES_EXTENSION)
-        sub = self.subscribe("ws", _remote(scope), framed=frames is not None, message_rate=_message_rate(scope))
-        _announce(scope, sub)
-        pump = self._pump_ws_framed(sub, frames["send"]) if sub.framed else self._pump_ws(sub, send)
-        await self._serve(sub, pump, _ws_wait_disconnect(receive), send, "ws")
+            return False
+        return True
 
     async def _serve(self, sub: Subscriber, pump_coro: Any, gone_coro: Any, send: Send, kind: str) -> None:
         pump = sub.task = asyncio.ensure_future(pump_coro)
@@ -625,27 +965,6 @@ class HttpServerOutput(Output):
                 sub.sending = False
                 sub.delivered += 1
                 counters["delivered"] += 1
-        except asyncio.CancelledError:
-            return
-
-    async def _pump_ws_framed(self, sub: Subscriber, send_frames: Any) -> None:
-        """A framed subscriber's sender: what is queued (up to FRAMES_PER_WRITE frames) in one write."""
-        buffer = sub.buffer
-        try:
-            while True:
-                if not buffer:
-                    if sub.closing is not None:
-                        return
-                    await sub.wait()
-                    if self._write_gap < COALESCE_WINDOW and sub.closing is None:
-                        # Messages come faster than the window: gather what the next ones add.
-                        await asyncio.sleep(COALESCE_WINDOW)
-                    continue
-                frames = self.take(sub, FRAMES_PER_WRITE)
-                sub.sending = True
-                await send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
-                sub.sending = False
-                self.sent(sub, len(frames))
         except asyncio.CancelledError:
             return
 

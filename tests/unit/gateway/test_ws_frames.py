@@ -5,6 +5,7 @@ server) the plain ASGI path is taken. Both must deliver the same, with the same 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -110,3 +111,67 @@ def test_a_client_that_does_not_read_is_closed_1008_and_the_others_get_everythin
             await reader.close()
 
     run(main(), timeout=60)
+
+
+def frames_app(seen: dict[str, Any], go: asyncio.Event, done: asyncio.Event) -> Any:
+    """A plain ASGI app that accepts a WebSocket and hands its frames extension to the test (SEEN), then
+    waits for GO; it ends (closing the connection) when DONE is set."""
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        seen["frames"] = scope["extensions"][EXTENSION]
+        go.set()
+        await done.wait()
+        await send({"type": "websocket.close", "code": 1000})
+    return app
+
+
+def test_write_writes_at_once_refuses_while_the_connection_is_backed_up_and_raises_once_closed(run) -> None:
+    from engine.runtime.ws_frames import install_hypercorn
+
+    assert install_hypercorn()
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        go, done = asyncio.Event(), asyncio.Event()
+        async with served(frames_app(seen, go, done)) as host:
+            ws = await ws_connect(f"ws://{host}/", compression=None, max_size=None, max_queue=1)
+            await asyncio.wait_for(go.wait(), 5)
+            write, send_frames = seen["frames"]["write"], seen["frames"]["send"]
+            assert write(frame(b"now")) is True
+            assert await recv(ws) == b"now"
+            async with write.__self__._raw[0]:  # the connection's send lock: the server is sending
+                assert write(frame(b"not now")) is False
+            ws.transport.pause_reading()  # the client stops reading: the server's buffers fill
+            big = frame(b"z" * 1_000_000)
+            refused = 0
+            for _ in range(50):  # until the write buffer is over its high-water mark
+                if not write(big):
+                    refused += 1
+                    break
+                await asyncio.sleep(0)
+            assert refused == 1
+            sending = asyncio.ensure_future(send_frames(frame(b"after")))  # waits for the client, under the lock
+            await asyncio.sleep(0.05)
+            assert not sending.done() and write(frame(b"x")) is False
+            ws.transport.resume_reading()
+            await asyncio.wait_for(sending, 10)
+            while (await recv(ws)) != b"after":
+                pass
+            assert write(frame(b"again")) is True and await recv(ws) == b"again"
+            done.set()
+            with pytest.raises(ConnectionClosed):
+                await recv(ws)
+            await until(lambda: _raises_reset(write))
+
+    run(main(), timeout=30)
+
+
+def _raises_reset(write: Any) -> bool:
+    try:
+        write(frame(b"late"))
+    except ConnectionResetError:
+        return True
+    return False
