@@ -41,6 +41,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
+from .._fast import framing
+
 EXTENSION = "asyncgate.websocket.frames"
 
 _installed = False
@@ -48,13 +50,7 @@ _installed = False
 
 def frame(payload: bytes, text: bool = False) -> bytes:
     """One unmasked, final WebSocket frame (binary, or text with TEXT) carrying PAYLOAD."""
-    n = len(payload)
-    first = 0x81 if text else 0x82
-    if n < 126:
-        return bytes((first, n)) + payload
-    if n < 65536:
-        return bytes((first, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((first, 127)) + n.to_bytes(8, "big") + payload
+    return framing.ws_frames([payload], text)[0]
 
 
 def install_hypercorn() -> bool:

@@ -79,12 +79,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from ... import spec as s
-from ..._fast import fanout
+from ..._fast import fanout, framing
 from ...component import Output
 from ...errors import ComponentError
 from ...message import Batch
@@ -92,7 +91,6 @@ from ...registry import register
 from ...runtime.http import SUBSCRIBER_HOOK, Receive, Scope, Send, send_problem
 from ...runtime.message_rate import MessageRate, MessageWindow
 from ...runtime.ws_frames import EXTENSION as WS_FRAMES_EXTENSION
-from ...runtime.ws_frames import frame as ws_frame
 from .._http import CORS_FIELD, Cors, encode_multipart, method_not_allowed
 
 SubscriberKind = Literal["ws", "stream", "poll"]
@@ -110,7 +108,6 @@ COALESCE_WINDOW = 0.001
 # How long a framed subscriber's backlog task waits for more before it ends, when the server offers no sync
 # `write` (every frame then goes through it): a task per subscriber while the stream is busy, none once idle.
 DRAIN_LINGER = 0.05
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CLOSED: Any = object()
 # The `closing` of a framed subscriber whose connection failed: its handler sends no close frame.
 _GONE = (1006, "connection lost")
@@ -752,14 +749,14 @@ class HttpServerOutput(Output):
         "stream"), one per message; FIRST is the sequence number (SSE id) of its first message."""
         if kind == "ws_framed":
             if self.ws_text:
-                return [ws_frame(_utf8(m.raw), True) for m in batch]
-            return [ws_frame(m.raw) for m in batch]
+                return framing.ws_frames([_utf8(m.raw) for m in batch], True)
+            return framing.ws_frames([m.raw for m in batch], False)
         if kind == "ws":
             if self.ws_text:
                 return [m.raw.decode("utf-8", "replace") for m in batch]
             return [m.raw for m in batch]
         if self.stream_format == "event_source":
-            return [sse_event(first + i, m.raw) for i, m in enumerate(batch)]
+            return framing.sse_events(first, [m.raw for m in batch])
         return [m.raw + b"\n" for m in batch]
 
     async def close(self) -> None:
@@ -992,14 +989,6 @@ class HttpServerOutput(Output):
     def _changed_if_waiting(self) -> None:
         if self._changed is not None:
             self._notify()
-
-
-def sse_event(seq: int, payload: bytes) -> bytes:
-    """One Server-Sent Event: `id: SEQ` and the payload as `data:` lines (one per line of it)."""
-    head = b"id: %d\n" % seq
-    if b"\n" not in payload and b"\r" not in payload:
-        return head + b"data: " + payload + b"\n\n"
-    return head + b"".join(b"data: " + line + b"\n" for line in _LINE_BREAK.split(payload)) + b"\n"
 
 
 def _utf8(payload: bytes) -> bytes:

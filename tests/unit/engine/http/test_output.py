@@ -13,7 +13,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from engine.components._http import http_components
-from engine.components.outputs.http_server import SLOW_CONSUMER_REASON, sse_event
+from engine.components.outputs.http_server import SLOW_CONSUMER_REASON
 from engine.message import Message
 
 from .support import serving, small_receive_buffer_socket, until
@@ -219,11 +219,6 @@ def test_sse_stream_has_increasing_ids_data_lines_and_heartbeats(run) -> None:
     events = [line for line in lines if line and not line.startswith(":")]
     assert events == ["id: 1", "data: first", "id: 2", "data: two", "data: lines", "id: 3", "data: third"]
     assert lines.count(": heartbeat") >= 1
-
-
-def test_sse_event_encoding() -> None:
-    assert sse_event(7, b"a") == b"id: 7\ndata: a\n\n"
-    assert sse_event(8, b"a\r\nb\rc\n") == b"id: 8\ndata: a\ndata: b\ndata: c\ndata: \n\n"
 
 
 def test_raw_stream_is_newline_delimited(run) -> None:
