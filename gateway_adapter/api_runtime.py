@@ -222,19 +222,20 @@ class ApiRuntime:
             if app is None or instance.state in ("stopping", "stopped"):
                 await not_found(scope, receive, send, full_path)
                 return
-            child = dict(scope)
-            child["path"] = route
-            child["raw_path"] = quote(route).encode()
-            child["root_path"] = root_path
-            child["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
-                                  "context": context}
+            note(scope, stream=stream)
+            # The endpoint's view of the request, in place: the scope is this request's own (no copy of it
+            # per request or connection); the gateway has read what it needed of the path above.
+            scope["path"] = route
+            scope["raw_path"] = quote(route).encode()
+            scope["root_path"] = root_path
+            served = scope["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
+                                           "context": context}
             message_rate = self._message_rate(identity.session)
             if message_rate is not None:  # for the http_server output's subscribers
-                child["asyncgate"]["message_rate"] = message_rate
+                served["message_rate"] = message_rate
             if identity.session is not None:  # who the request authenticated as (never the key)
-                child["asyncgate"]["auth"] = identity.context()
-            note(scope, stream=stream)
-            await app(child, receive, with_headers(send, limit_headers) if limit_headers else send)
+                served["auth"] = identity.context()
+            await app(scope, receive, with_headers(send, limit_headers) if limit_headers else send)
 
     async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None
                              ) -> list[tuple[bytes, bytes]] | None:
