@@ -272,8 +272,8 @@ class KeyStore:
         return await self.records.delete(key_id)
 
     async def lookup(self, key: str) -> Session | None:
-        """The session of a presented key, or None."""
-        return _session(await self.records.find("hash", self.hash(key)))
+        """The session of a presented key, or None. Read-only: its dicts and lists may be the stored record's."""
+        return _session(await self.records.peek("hash", self.hash(key)))
 
     async def lookup_basic(self, username: str, password: str) -> Session | None:
         """The session whose Basic credentials these are, or None (unknown username or wrong password)."""
