@@ -31,7 +31,7 @@ from .limits import Limit, Limiter, MemoryLimiter, Verdict, quota_counter
 from .policies import PolicyStore
 from .problems import deny, not_found
 from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
-from .traffic import note
+from .traffic import EXCHANGE, note
 
 if TYPE_CHECKING:
     from .config import GatewayConfig
@@ -73,6 +73,7 @@ class ApiRuntime:
         self.prepared = False
         self.closed = False
         self.tracer: Any = None  # set by the gateway when tracing is configured: spans per stream stage
+        self._api_limit = Limit(f"api:{api.id}", *api.rate_limit) if api.rate_limit is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -235,7 +236,13 @@ class ApiRuntime:
                 served["message_rate"] = message_rate
             if identity.session is not None:  # who the request authenticated as (never the key)
                 served["auth"] = identity.context()
-            await app(scope, receive, with_headers(send, limit_headers) if limit_headers else send)
+            if limit_headers:
+                exchange = scope.get(EXCHANGE)
+                if exchange is not None:  # its observed send adds them: no other wrapper around send
+                    exchange.response_headers = limit_headers
+                else:
+                    send = with_headers(send, limit_headers)
+            await app(scope, receive, send)
 
     async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None
                              ) -> list[tuple[bytes, bytes]] | None:
@@ -243,9 +250,8 @@ class ApiRuntime:
         refuse it (429 with Retry-After, or 403 for a spent quota; before any upgrade) when over one. Returns
         the X-RateLimit headers of the tightest limit or quota for the response, or None once refused."""
         limits: list[Limit] = []
-        if self.api.rate_limit is not None:
-            requests, per = self.api.rate_limit
-            limits.append(Limit(f"api:{self.api.id}", requests, per))
+        if self._api_limit is not None:
+            limits.append(self._api_limit)
         if session is not None and session.rate > 0 and session.per > 0 and not self.api.skip_rate_limit:
             limits.append(Limit(f"key:{session.id}", session.rate, session.per))
         tightest: Verdict | None = None

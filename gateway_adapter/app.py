@@ -115,11 +115,12 @@ class GatewayApp:
         self.gateway = gateway
         self.framework = framework
         self.state = framework.state
-        self._framework_paths = tuple(framework_paths)
+        self._framework_paths = frozenset(framework_paths)
+        self._framework_prefixes = tuple(p + "/" for p in framework_paths)
         self._api = LazyStart(GatewayRouter(gateway), gateway)
 
     def _for_framework(self, path: str) -> bool:
-        return any(path == p or path.startswith(p + "/") for p in self._framework_paths)
+        return path in self._framework_paths or path.startswith(self._framework_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

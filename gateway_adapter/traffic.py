@@ -35,7 +35,7 @@ class Exchange:
     """One request or connection to an API, as it went."""
 
     __slots__ = ("api_id", "api_name", "protocol", "method", "path", "client_ip", "user_agent", "started",
-                 "status", "bytes_in", "bytes_out", "session", "reason", "stream", "subscriber")
+                 "status", "bytes_in", "bytes_out", "session", "reason", "stream", "subscriber", "response_headers")
 
     def __init__(self, api_id: str, api_name: str, scope: Scope) -> None:
         self.api_id = api_id
@@ -58,6 +58,7 @@ class Exchange:
         self.reason: str | None = None
         self.stream: str | None = None
         self.subscriber: Any = None  # the http_server Subscriber that served it
+        self.response_headers: list[tuple[bytes, bytes]] = []  # added to the response start or the accept
 
     def serve_subscriber(self, subscriber: Any) -> None:
         """The SUBSCRIBER_HOOK: the http_server subscriber serving this exchange."""
@@ -217,12 +218,16 @@ class Traffic:
                 exchange.bytes_out += len(message.get("body", b""))
             elif kind in ("http.response.start", "websocket.http.response.start"):
                 exchange.status = message["status"]
+                if exchange.response_headers and kind == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", ()), *exchange.response_headers]}
                 if exchange.protocol == "http" and _is_event_stream(message.get("headers") or ()):
                     open_[(exchange.api_id, "http")] -= 1
                     open_[(exchange.api_id, "sse")] += 1
                     exchange.protocol = "sse"
             elif kind == "websocket.accept":
                 exchange.status = 101
+                if exchange.response_headers:
+                    message = {**message, "headers": [*message.get("headers", ()), *exchange.response_headers]}
             elif kind == "websocket.close" and exchange.status is None:
                 exchange.status = 403  # refused before the handshake: servers answer 403
             await send(message)
@@ -252,4 +257,7 @@ def _counted_frames(send_frames: Any, exchange: Exchange) -> Any:
 
 
 def _is_event_stream(headers: Any) -> bool:
-    return any(name.lower() == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers)
+    for name, value in headers:
+        if value.startswith(b"text/event-stream") and name.lower() == b"content-type":
+            return True
+    return False
