@@ -73,6 +73,7 @@ class ApiRuntime:
         self.prepared = False
         self.closed = False
         self.tracer: Any = None  # set by the gateway when tracing is configured: spans per stream stage
+        self._raw_paths: dict[str, bytes] = {}  # endpoint path → its raw_path
         self._api_limit = Limit(f"api:{api.id}", *api.rate_limit) if api.rate_limit is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -227,7 +228,10 @@ class ApiRuntime:
             # The endpoint's view of the request, in place: the scope is this request's own (no copy of it
             # per request or connection); the gateway has read what it needed of the path above.
             scope["path"] = route
-            scope["raw_path"] = quote(route).encode()
+            raw_path = self._raw_paths.get(route)
+            if raw_path is None:  # one per endpoint path: those are the only routes that get here
+                raw_path = self._raw_paths[route] = quote(route).encode()
+            scope["raw_path"] = raw_path
             scope["root_path"] = root_path
             served = scope["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
                                            "context": context}

@@ -117,7 +117,8 @@ class GatewayApp:
         self.state = framework.state
         self._framework_paths = frozenset(framework_paths)
         self._framework_prefixes = tuple(p + "/" for p in framework_paths)
-        self._api = LazyStart(GatewayRouter(gateway), gateway)
+        self._router = GatewayRouter(gateway)
+        self._lazy_start = LazyStart(self._router, gateway)
 
     def _for_framework(self, path: str) -> bool:
         return path in self._framework_paths or path.startswith(self._framework_prefixes)
@@ -131,7 +132,7 @@ class GatewayApp:
         if self.gateway.traffic is None:  # otherwise the request's Exchange knows whether it was answered
             answered, send = _tracking_answer(send)
         try:
-            await self._api(scope, receive, send)
+            await (self._router if self.gateway.started else self._lazy_start)(scope, receive, send)
         except Exception:
             exchange = scope.get(EXCHANGE)
             started = exchange.status is not None if exchange is not None else bool(answered and answered[0])
