@@ -17,8 +17,7 @@ Without that, the streams start on the first request (LazyStart) and run until t
 
 Routes: `/healthz`, `/readyz`, `/metrics` (Prometheus text; the config's `metrics.path`), `/_admin/...` (only
 with an admin secret), and every API under its listen path. API requests go straight to the gateway's router
-(GatewayApp), not through Starlette's routing and middleware stack: that stack costs as much CPU per request as
-the rest of the gateway's own work on the POST path.
+(GatewayApp), not through Starlette's routing and middleware layers, which would cost CPU on every request.
 """
 
 from __future__ import annotations

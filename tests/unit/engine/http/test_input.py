@@ -33,7 +33,8 @@ PATHS = pytest.mark.parametrize("pipeline", ["", "pipeline:\n  processors:\n    
 @PATHS
 def test_post_is_answered_only_after_the_output_acked(run, pipeline: str) -> None:
     async def main() -> None:
-        async with serving("input:\n  http_server: {}\n" + pipeline + OUT) as srv, httpx.AsyncClient(timeout=5) as client:
+        config = "input:\n  http_server: {}\n" + pipeline + OUT
+        async with serving(config) as srv, httpx.AsyncClient(timeout=5) as client:
             posting = asyncio.ensure_future(client.post(srv.http + "/post", content=b"hello"))
             batch, ack = await asyncio.wait_for(srv.manager.hub.receive("out"), 5)
             assert [m.raw for m in batch] == [b"hello"]
@@ -50,7 +51,8 @@ def test_post_is_answered_only_after_the_output_acked(run, pipeline: str) -> Non
 @PATHS
 def test_failed_delivery_is_a_502_problem(run, pipeline: str) -> None:
     async def main() -> httpx.Response:
-        async with serving("input:\n  http_server: {}\n" + pipeline + OUT) as srv, httpx.AsyncClient(timeout=5) as client:
+        config = "input:\n  http_server: {}\n" + pipeline + OUT
+        async with serving(config) as srv, httpx.AsyncClient(timeout=5) as client:
             posting = asyncio.ensure_future(client.post(srv.http + "/post", content=b"doomed"))
             _, ack = await asyncio.wait_for(srv.manager.hub.receive("out"), 5)
             await ack(RuntimeError("the broker said no"))
