@@ -53,8 +53,9 @@ class OutputRunner:
         return not self.processors and self.policy is None and self.output.takes_lines
 
     def takes_now(self) -> bool:
-        """Whether `submit` would start a delivery at once: no batching policy, a free `max_in_flight` slot."""
-        return self.policy is None and not self._slots.locked()
+        """Whether `submit` would start a delivery without waiting: no processors to run first, no batching
+        policy, a free `max_in_flight` slot."""
+        return not self.processors and self.policy is None and not self._slots.locked()
 
     async def submit(self, batch: Batch | LineBatch, done: Done) -> None:
         if type(batch) is LineBatch and not self.takes_lines:
