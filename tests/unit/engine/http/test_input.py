@@ -105,6 +105,21 @@ def test_a_post_while_the_output_is_busy_is_queued_and_answered_on_its_own_ack(r
     run(main())
 
 
+@PATHS
+def test_posted_messages_are_counted_and_timed_by_the_stream_on_either_path(run, pipeline: str) -> None:
+    async def main() -> None:
+        async with serving("input:\n  http_server: {}\n" + pipeline + "output:\n  drop: {}\n") as srv:
+            stream = next(iter(srv.manager.streams.values()))
+            stream.measure()
+            async with httpx.AsyncClient(timeout=5) as client:
+                for body in (b"one", b"two"):
+                    assert (await client.post(srv.http + "/post", content=body)).status_code == 200
+            assert (stream.read_batches, stream.read_messages, stream.output.written_messages) == (2, 2, 2)
+            assert stream.latency is not None and stream.latency.count == 2
+
+    run(main())
+
+
 def test_body_over_max_body_bytes_is_413(run) -> None:
     async def main() -> list[httpx.Response]:
         async with serving("input:\n  http_server:\n    max_body_bytes: 10\n" + OUT) as srv:
