@@ -204,7 +204,9 @@ class InlineDelivery:
         stream = self._stream
         return not stream._stopping and stream.output.takes_now()
 
-    async def __call__(self, batch: Batch, ack: AckFn) -> None:
+    def __call__(self, batch: Batch, ack: AckFn) -> None:
+        """Deliver BATCH (after `ready()`): started at once, ACK called when the output confirmed or failed it
+        (before this returns when the output did not have to wait)."""
         stream = self._stream
         count = len(batch)
         stream.read_batches += 1
@@ -212,7 +214,7 @@ class InlineDelivery:
         stream.batch_sizes.add(count)
         if stream.latency is not None:
             ack = _timed(ack, stream.latency)
-        await stream.output.submit(batch, ack)
+        stream.output.deliver_now(batch, ack)
 
 
 def _timed(ack: AckFn, latency: Buckets) -> AckFn:

@@ -288,7 +288,7 @@ class HttpServerInput(Input):
             inline = self._inline
             if inline is not None and inline.ready():
                 self._taken.add(req)
-                await inline(batch, self._ack_for(req))
+                inline(batch, self._ack_for(req))
             else:
                 self._submit(req)
             outcome = await req.future  # a cancelled request cancels it: if not read yet, it will not be
