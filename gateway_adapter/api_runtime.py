@@ -31,7 +31,7 @@ from .limits import Limit, Limiter, MemoryLimiter, Verdict, quota_counter
 from .policies import PolicyStore
 from .problems import deny, not_found
 from .storage import UNAVAILABLE, UNAVAILABLE_RETRY_AFTER, StorageError
-from .traffic import note
+from .traffic import EXCHANGE, note
 
 if TYPE_CHECKING:
     from .config import GatewayConfig
@@ -73,6 +73,8 @@ class ApiRuntime:
         self.prepared = False
         self.closed = False
         self.tracer: Any = None  # set by the gateway when tracing is configured: spans per stream stage
+        self._raw_paths: dict[str, bytes] = {}  # endpoint path → its raw_path
+        self._api_limit = Limit(f"api:{api.id}", *api.rate_limit) if api.rate_limit is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -222,19 +224,29 @@ class ApiRuntime:
             if app is None or instance.state in ("stopping", "stopped"):
                 await not_found(scope, receive, send, full_path)
                 return
-            child = dict(scope)
-            child["path"] = route
-            child["raw_path"] = quote(route).encode()
-            child["root_path"] = root_path
-            child["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
-                                  "context": context}
+            note(scope, stream=stream)
+            # The endpoint's view of the request, in place: the scope is this request's own (no copy of it
+            # per request or connection); the gateway has read what it needed of the path above.
+            scope["path"] = route
+            raw_path = self._raw_paths.get(route)
+            if raw_path is None:  # one per endpoint path: those are the only routes that get here
+                raw_path = self._raw_paths[route] = quote(route).encode()
+            scope["raw_path"] = raw_path
+            scope["root_path"] = root_path
+            served = scope["asyncgate"] = {"api": self.api.id, "stream": stream, "instance": instance.name,
+                                           "context": context}
             message_rate = self._message_rate(identity.session)
             if message_rate is not None:  # for the http_server output's subscribers
-                child["asyncgate"]["message_rate"] = message_rate
+                served["message_rate"] = message_rate
             if identity.session is not None:  # who the request authenticated as (never the key)
-                child["asyncgate"]["auth"] = identity.context()
-            note(scope, stream=stream)
-            await app(child, receive, with_headers(send, limit_headers) if limit_headers else send)
+                served["auth"] = identity.context()
+            if limit_headers:
+                exchange = scope.get(EXCHANGE)
+                if exchange is not None:  # its observed send adds them: no other wrapper around send
+                    exchange.response_headers = limit_headers
+                else:
+                    send = with_headers(send, limit_headers)
+            await app(scope, receive, send)
 
     async def _within_limits(self, scope: Scope, receive: Receive, send: Send, session: Session | None
                              ) -> list[tuple[bytes, bytes]] | None:
@@ -242,9 +254,8 @@ class ApiRuntime:
         refuse it (429 with Retry-After, or 403 for a spent quota; before any upgrade) when over one. Returns
         the X-RateLimit headers of the tightest limit or quota for the response, or None once refused."""
         limits: list[Limit] = []
-        if self.api.rate_limit is not None:
-            requests, per = self.api.rate_limit
-            limits.append(Limit(f"api:{self.api.id}", requests, per))
+        if self._api_limit is not None:
+            limits.append(self._api_limit)
         if session is not None and session.rate > 0 and session.per > 0 and not self.api.skip_rate_limit:
             limits.append(Limit(f"key:{session.id}", session.rate, session.per))
         tightest: Verdict | None = None

@@ -16,7 +16,8 @@ app's): pass the gateway's lifespan to the host so the streams start and stop wi
 Without that, the streams start on the first request (LazyStart) and run until the process ends.
 
 Routes: `/healthz`, `/readyz`, `/metrics` (Prometheus text; the config's `metrics.path`), `/_admin/...` (only
-with an admin secret), and every API under its listen path.
+with an admin secret), and every API under its listen path. API requests go straight to the gateway's router
+(GatewayApp), not through Starlette's routing and middleware layers, which would cost CPU on every request.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from engine.errors import ConfigError
+from engine.runtime.http import Receive, Scope, Send, send_problem
 
 from .admin import create_admin_app
 from .apis import ApiDefinition, api_files, load_api
@@ -38,13 +40,16 @@ from .health import health_endpoints
 from .metrics import PROMETHEUS_CONTENT_TYPE, GatewayMetrics
 from .middleware import BearerAuth, LazyStart
 from .problems import deny
-from .router import GatewayRouter
+from .router import GatewayRouter, route_path
+from .traffic import EXCHANGE
+
+log = logging.getLogger("asyncgate.gateway")
 
 
 def create_app(apis: Iterable[str | ApiDefinition] | None = None,
                config: GatewayConfig | Mapping[str, Any] | str | None = None, *,
                admin_secret: str | None = None, watch: bool | None = None,
-               logger: logging.Logger | None = None) -> Starlette:
+               logger: logging.Logger | None = None) -> "GatewayApp":
     """An ASGI app serving APIS: API definition files, directories of them, or loaded ApiDefinitions
     (with none, the config's `apis`). CONFIG: a GatewayConfig, a mapping of its fields, or a YAML file.
 
@@ -78,8 +83,8 @@ def create_app(apis: Iterable[str | ApiDefinition] | None = None,
     return build_app(gateway, admin_secret)
 
 
-def build_app(gateway: Gateway, admin_secret: str | None = None) -> Starlette:
-    """The Starlette app around an existing Gateway."""
+def build_app(gateway: Gateway, admin_secret: str | None = None) -> "GatewayApp":
+    """The ASGI app around an existing Gateway."""
     secret = admin_secret if admin_secret is not None else gateway.config.resolved_admin_secret()
     healthz, readyz = health_endpoints(gateway)
     routes: list[Any] = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
@@ -91,10 +96,67 @@ def build_app(gateway: Gateway, admin_secret: str | None = None) -> Starlette:
         routes.append(Route(metrics.path, served))
     if secret:
         routes.append(Mount("/_admin", app=BearerAuth(create_admin_app(gateway), secret)))
+    served_paths = [route.path for route in routes]
     routes.append(Mount("", app=GatewayRouter(gateway)))
-    app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=[Middleware(LazyStart, gateway=gateway)])
-    app.state.gateway = gateway
-    return app
+    framework = Starlette(routes=routes, lifespan=gateway.lifespan,
+                          middleware=[Middleware(LazyStart, gateway=gateway)])
+    framework.state.gateway = gateway
+    return GatewayApp(gateway, framework, served_paths)
+
+
+class GatewayApp:
+    """The gateway's ASGI app. The lifespan, health, metrics and management paths go to FRAMEWORK (a Starlette
+    app); every other request goes straight to the router, with the two things the framework would have
+    given it: a start on the first request when no lifespan ran (LazyStart), and a JSON problem 500 (not a
+    traceback, not the server's bare 500) when the handler fails before answering."""
+
+    def __init__(self, gateway: Gateway, framework: Starlette, framework_paths: list[str]) -> None:
+        self.gateway = gateway
+        self.framework = framework
+        self.state = framework.state
+        self._framework_paths = frozenset(framework_paths)
+        self._framework_prefixes = tuple(p + "/" for p in framework_paths)
+        self._router = GatewayRouter(gateway)
+        self._lazy_start = LazyStart(self._router, gateway)
+
+    def _for_framework(self, path: str) -> bool:
+        return path in self._framework_paths or path.startswith(self._framework_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or self._for_framework(route_path(scope)):
+            await self.framework(scope, receive, send)
+            return
+        answered = None
+        if self.gateway.traffic is None:  # otherwise the request's Exchange knows whether it was answered
+            answered, send = _tracking_answer(send)
+        try:
+            await (self._router if self.gateway.started else self._lazy_start)(scope, receive, send)
+        except Exception:
+            exchange = scope.get(EXCHANGE)
+            started = exchange.status is not None if exchange is not None else bool(answered and answered[0])
+            if started:
+                raise  # too late for a problem body: the server ends the response
+            log.exception("%s %s failed", scope.get("method", "WEBSOCKET"), scope.get("path", ""))
+            try:
+                if kind == "websocket":  # the handshake may be half read: refuse it without reading on
+                    await send({"type": "websocket.close", "code": 1011, "reason": "internal error"})
+                else:
+                    await send_problem(send, 500, "Internal Server Error", "the gateway failed to handle this "
+                                                                           "request")
+            except Exception:  # noqa: BLE001, S110 - the client is gone: nothing left to tell it
+                pass
+
+
+def _tracking_answer(send: Send) -> tuple[list[bool], Send]:
+    """SEND, and a flag set once a response (or a WebSocket accept or close) went out."""
+    answered = [False]
+
+    async def tracked(message: Any) -> None:
+        answered[0] = True
+        await send(message)
+
+    return answered, tracked
 
 
 class MetricsEndpoint:

@@ -7,12 +7,11 @@ has one instance per distinct rendering (api_runtime.py creates and retires thos
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import inspect
 import logging
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from engine.config.loader import LoadedConfig
 from engine.errors import ComponentError
@@ -164,16 +163,18 @@ class StreamInstance:
     def match(self, kind: str, path: str) -> ASGIApp | None:
         return self.routes.match(kind, path)  # type: ignore[arg-type]
 
-    @contextlib.contextmanager
-    def in_use(self) -> Iterator[None]:
-        """Count a request or connection as activity for as long as it lasts (idle instances are retired)."""
+    def in_use(self) -> "StreamInstance":
+        """Count a request or connection as activity for as long as it lasts (idle instances are retired): a
+        context manager, the instance itself (nothing is made per request)."""
+        return self
+
+    def __enter__(self) -> None:
         self.active += 1
         self.requests += 1
-        try:
-            yield
-        finally:
-            self.active -= 1
-            self.last_active = time.monotonic()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.active -= 1
+        self.last_active = time.monotonic()
 
     def idle_for(self) -> float:
         return 0.0 if self.active else time.monotonic() - self.last_active

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import hashlib
 import hmac
 import os
 import secrets
@@ -190,7 +189,8 @@ class KeyHasher:
         self._salt = salt.encode() if isinstance(salt, str) else salt
 
     def __call__(self, key: str) -> str:
-        return hmac.new(self._salt, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        # hmac.digest: the one-shot C path (hmac.new builds a Python HMAC object on every lookup).
+        return hmac.digest(self._salt, key.encode("utf-8", "surrogatepass"), "sha256").hex()
 
     def derive(self, purpose: bytes) -> bytes:
         """A 256-bit key for PURPOSE, derived from the salt (HKDF-SHA256)."""
@@ -227,6 +227,7 @@ class KeyStore:
     Basic username as another."""
 
     VERIFIED_MAX = 10_000  # remembered username/password pairs (digests) in this process
+    SESSIONS_CACHED = 10_000  # sessions kept with the stored record they were made of
 
     def __init__(self, records: Records | None = None, hasher: KeyHasher | None = None) -> None:
         self.records: Records = records if records is not None else MemoryRecords()
@@ -234,6 +235,9 @@ class KeyStore:
         self.box = SecretBox(self.hash.derive(b"asyncgate hmac secrets"))
         self._passwords = PasswordHasher()
         self._verified: OrderedDict[str, None] = OrderedDict()
+        # The Session last made of each stored record peeked at: valid while the storage returns that very
+        # record object (the embedded storage replaces it on every change; Redis decodes a new one each time).
+        self._sessions: dict[str, tuple[Mapping[str, Any], Session]] = {}
 
     async def create(self, values: Mapping[str, Any]) -> tuple[str, Session]:
         """Store a new session; return (the key, shown once, and the session). Raises UsernameTaken."""
@@ -272,8 +276,20 @@ class KeyStore:
         return await self.records.delete(key_id)
 
     async def lookup(self, key: str) -> Session | None:
-        """The session of a presented key, or None."""
-        return _session(await self.records.find("hash", self.hash(key)))
+        """The session of a presented key, or None. Read-only: it may be shared with other lookups, and its
+        dicts and lists may be the stored record's."""
+        record = await self.records.peek("hash", self.hash(key))
+        if record is None:
+            return None
+        cached = self._sessions.get(record["id"])
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        session = _session(record)
+        assert session is not None
+        if len(self._sessions) >= self.SESSIONS_CACHED:
+            self._sessions.clear()  # rarely: more keys in use than that (or a storage that never repeats)
+        self._sessions[session.id] = (record, session)
+        return session
 
     async def lookup_basic(self, username: str, password: str) -> Session | None:
         """The session whose Basic credentials these are, or None (unknown username or wrong password)."""

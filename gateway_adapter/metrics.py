@@ -129,11 +129,18 @@ class GatewayMetrics:
         self._retired: dict[StreamKey, StreamTotals] = {}
         self._seen: dict[int, tuple[StreamKey, Any, StreamTotals]] = {}  # id(instance) → last totals
         meter = self.provider.get_meter(SCOPE.name, SCOPE.version)
-        self.requests = meter.create_counter(
-            "asyncgate.http.requests", "{request}", "Requests and connections answered, by API and status.")
-        self.rejections = meter.create_counter(
-            "asyncgate.http.rejections", "{request}", "Requests refused before reaching a stream, by reason.")
-        self.bytes = meter.create_counter("asyncgate.http.bytes", "By", "Bytes received and sent, by API.")
+        # Per request: plain dict counts, read when collected (an OpenTelemetry counter's add costs several times
+        # more, on every request).
+        self.requests: dict[tuple[str, str, int], int] = {}  # (api id, protocol, status) → count
+        self.rejections: dict[tuple[str, str], int] = {}  # (api id, reason) → count
+        self.bytes: dict[tuple[str, str], int] = {}  # (api id, direction) → bytes
+        meter.create_observable_counter(
+            "asyncgate.http.requests", [self._requests], "{request}",
+            "Requests and connections answered, by API and status.")
+        meter.create_observable_counter(
+            "asyncgate.http.rejections", [self._rejections], "{request}",
+            "Requests refused before reaching a stream, by reason.")
+        meter.create_observable_counter("asyncgate.http.bytes", [self._bytes], "By", "Bytes received and sent, by API.")
         meter.create_observable_up_down_counter(
             "asyncgate.connections.open", [self._open_connections], "{connection}",
             "Requests and connections open now, by API and protocol.")
@@ -159,16 +166,29 @@ class GatewayMetrics:
     # -- per request ---------------------------------------------------------------------------------------
 
     def record_exchange(self, exchange: "Exchange") -> None:
-        status = exchange.status or 500
-        self.requests.add(1, {"api_id": exchange.api_id, "protocol": exchange.protocol,
-                              "status_class": f"{status // 100}xx", "status_code": status})
+        api_id = exchange.api_id
+        key = (api_id, exchange.protocol, exchange.status or 500)
+        self.requests[key] = self.requests.get(key, 0) + 1
         rejection = exchange.rejection
         if rejection is not None:
-            self.rejections.add(1, {"api_id": exchange.api_id, "reason": rejection})
+            self.rejections[(api_id, rejection)] = self.rejections.get((api_id, rejection), 0) + 1
         if exchange.bytes_in:
-            self.bytes.add(exchange.bytes_in, {"api_id": exchange.api_id, "direction": "in"})
+            self.bytes[(api_id, "in")] = self.bytes.get((api_id, "in"), 0) + exchange.bytes_in
         if exchange.bytes_out:
-            self.bytes.add(exchange.bytes_out, {"api_id": exchange.api_id, "direction": "out"})
+            self.bytes[(api_id, "out")] = self.bytes.get((api_id, "out"), 0) + exchange.bytes_out
+
+    def _requests(self, options: CallbackOptions) -> Iterator[Observation]:
+        for (api_id, protocol, status), count in list(self.requests.items()):
+            yield Observation(count, {"api_id": api_id, "protocol": protocol, "status_class": f"{status // 100}xx",
+                                      "status_code": status})
+
+    def _rejections(self, options: CallbackOptions) -> Iterator[Observation]:
+        for (api_id, reason), count in list(self.rejections.items()):
+            yield Observation(count, {"api_id": api_id, "reason": reason})
+
+    def _bytes(self, options: CallbackOptions) -> Iterator[Observation]:
+        for (api_id, direction), count in list(self.bytes.items()):
+            yield Observation(count, {"api_id": api_id, "direction": direction})
 
     # -- exposure ------------------------------------------------------------------------------------------
 

@@ -21,6 +21,9 @@ def route_path(scope: Scope) -> str:
     return path or "/"
 
 
+_RESERVED_PREFIXES = tuple(r + "/" for r in RESERVED_PATHS)
+
+
 class GatewayRouter:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -29,7 +32,7 @@ class GatewayRouter:
         if scope["type"] not in ("http", "websocket"):
             return
         path = route_path(scope)
-        if any(path == r or path.startswith(r + "/") for r in RESERVED_PATHS):
+        if path in RESERVED_PATHS or path.startswith(_RESERVED_PREFIXES):
             await not_found(scope, receive, send, path)
             return
         if self.gateway.stopped:

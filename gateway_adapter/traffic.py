@@ -35,7 +35,7 @@ class Exchange:
     """One request or connection to an API, as it went."""
 
     __slots__ = ("api_id", "api_name", "protocol", "method", "path", "client_ip", "user_agent", "started",
-                 "status", "bytes_in", "bytes_out", "session", "reason", "stream", "subscriber")
+                 "status", "bytes_in", "bytes_out", "session", "reason", "stream", "subscriber", "response_headers")
 
     def __init__(self, api_id: str, api_name: str, scope: Scope) -> None:
         self.api_id = api_id
@@ -51,13 +51,18 @@ class Exchange:
                 self.user_agent = value.decode("latin-1")[:512]
                 break
         self.started = time.monotonic()
-        self.status: int | None = None
+        self.status: int | None = None  # None until answered (at the end: the handler failed, the server says 500)
         self.bytes_in = 0
         self.bytes_out = 0
         self.session: Any = None  # the keys.Session it authenticated as
         self.reason: str | None = None
         self.stream: str | None = None
         self.subscriber: Any = None  # the http_server Subscriber that served it
+        self.response_headers: list[tuple[bytes, bytes]] = []  # added to the response start or the accept
+
+    def serve_subscriber(self, subscriber: Any) -> None:
+        """The SUBSCRIBER_HOOK: the http_server subscriber serving this exchange."""
+        self.subscriber = subscriber
 
     @property
     def messages(self) -> int:
@@ -83,7 +88,8 @@ class Exchange:
             "timestamp": round(time.time(), 6), "kind": self.kind, "api_id": self.api_id,
             "api_name": self.api_name, "key_id": session.id if session is not None else None,
             "key_alias": session.alias if session is not None else None, "method": self.method, "path": self.path,
-            "protocol": self.protocol, "stream": self.stream, "status": self.status, "rejection": self.rejection,
+            "protocol": self.protocol, "stream": self.stream, "status": self.status or 500,
+            "rejection": self.rejection,
             "client_ip": self.client_ip, "user_agent": self.user_agent, "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out, "messages": self.messages,
             "duration": round(time.monotonic() - self.started, 6),
@@ -157,9 +163,9 @@ class Traffic:
         """`runtime.handle(...)`, observed."""
         api = runtime.api
         exchange = Exchange(api.id, api.name, scope)
-        scope = dict(scope)
+        # In place (the scope is this request's own): no copy of it per request or connection.
         scope[EXCHANGE] = exchange
-        scope[SUBSCRIBER_HOOK] = lambda subscriber: setattr(exchange, "subscriber", subscriber)
+        scope[SUBSCRIBER_HOOK] = exchange.serve_subscriber
         extensions = scope.get("extensions") or {}
         frames = extensions.get(WS_FRAMES_EXTENSION)
         if frames is not None:
@@ -174,8 +180,6 @@ class Traffic:
                 await self._traced(runtime, scope, receive, send, exchange, path, full_path, root_path)
         finally:
             self.open[(exchange.api_id, exchange.protocol)] -= 1
-            if exchange.status is None:  # the handler failed before answering: the server answers 500
-                exchange.status = 500
             if self.metrics is not None:
                 self.metrics.record_exchange(exchange)
             if self.analytics is not None:
@@ -214,12 +218,16 @@ class Traffic:
                 exchange.bytes_out += len(message.get("body", b""))
             elif kind in ("http.response.start", "websocket.http.response.start"):
                 exchange.status = message["status"]
+                if exchange.response_headers and kind == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", ()), *exchange.response_headers]}
                 if exchange.protocol == "http" and _is_event_stream(message.get("headers") or ()):
                     open_[(exchange.api_id, "http")] -= 1
                     open_[(exchange.api_id, "sse")] += 1
                     exchange.protocol = "sse"
             elif kind == "websocket.accept":
                 exchange.status = 101
+                if exchange.response_headers:
+                    message = {**message, "headers": [*message.get("headers", ()), *exchange.response_headers]}
             elif kind == "websocket.close" and exchange.status is None:
                 exchange.status = 403  # refused before the handshake: servers answer 403
             await send(message)
@@ -249,4 +257,7 @@ def _counted_frames(send_frames: Any, exchange: Exchange) -> Any:
 
 
 def _is_event_stream(headers: Any) -> bool:
-    return any(name.lower() == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers)
+    for name, value in headers:
+        if value.startswith(b"text/event-stream") and name.lower() == b"content-type":
+            return True
+    return False

@@ -50,6 +50,9 @@ class BodyTooLarge(Exception):
 _CANONICAL: dict[str, str] = {}
 
 
+_CANONICAL_RAW: dict[bytes, str] = {}  # the same, by the raw header name of the ASGI scope
+
+
 def canonical_header(name: str) -> str:
     """Go's canonical MIME header key ("x-user-id" → "X-User-Id"): the names Bento's metadata uses."""
     found = _CANONICAL.get(name)
@@ -75,7 +78,11 @@ def request_metadata(scope: Scope, prefix_keys: bool = False) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     cookies: list[tuple[str, str]] = []
     for raw_key, raw_value in scope.get("headers") or ():
-        key = canonical_header(raw_key.decode("latin-1"))
+        key = _CANONICAL_RAW.get(raw_key)
+        if key is None:
+            key = canonical_header(raw_key.decode("latin-1"))
+            if len(_CANONICAL_RAW) < 4096:
+                _CANONICAL_RAW[raw_key] = key
         value = raw_value.decode("latin-1")
         if raw_key == b"cookie":
             cookies.extend(_parse_cookies(value))

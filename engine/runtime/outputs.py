@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Awaitable, Callable
+import types
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generator
 
 from ..component import Output
 from ..message import Batch, LineBatch
@@ -51,6 +52,31 @@ class OutputRunner:
     def takes_lines(self) -> bool:
         """LineBatch batches go straight to the output (`submit` makes messages of them otherwise)."""
         return not self.processors and self.policy is None and self.output.takes_lines
+
+    def takes_now(self) -> bool:
+        """Whether `submit` would start a delivery without waiting: no processors to run first, no batching
+        policy, a free `max_in_flight` slot."""
+        return not self.processors and self.policy is None and not self._slots.locked()
+
+    def deliver_now(self, batch: Batch, done: Done) -> None:
+        """For a caller that checked `takes_now()`: the delivery runs in the caller's task up to the output's
+        first wait, and only from there in a task of its own (an output that does not wait, such as `drop`,
+        then costs no task and no trip through the event loop)."""
+        if self._slots.locked():
+            raise RuntimeError("deliver_now without a free max_in_flight slot (check takes_now first)")
+        acquiring = self._slots.acquire()
+        try:
+            acquiring.send(None)  # a free slot: acquire() returns at its first step
+        except StopIteration:
+            pass
+        delivery = self._deliver(batch, [done])
+        try:
+            awaiting = delivery.send(None)
+        except StopIteration:
+            return
+        task = asyncio.ensure_future(_resume(delivery, awaiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def submit(self, batch: Batch | LineBatch, done: Done) -> None:
         if type(batch) is LineBatch and not self.takes_lines:
@@ -151,3 +177,21 @@ class OutputRunner:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.output.close()
+
+
+@types.coroutine
+def _resume(coroutine: Coroutine[Any, Any, None], awaiting: Any) -> Generator[Any, Any, None]:
+    """Drive COROUTINE, already started and now waiting on AWAITING, as a task drives a coroutine."""
+    while True:
+        try:
+            sent = yield awaiting
+        except BaseException as exc:  # noqa: BLE001 - the task's throw (a cancellation) goes on into it
+            try:
+                awaiting = coroutine.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                awaiting = coroutine.send(sent)
+            except StopIteration:
+                return

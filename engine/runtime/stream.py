@@ -69,6 +69,11 @@ class Stream:
         if self.output.takes_lines and all(getattr(p, "takes_lines", False) for p in self.processors):
             # Every stage can take a chunk of lines whole (LineBatch): no Message per line.
             self.input.pack_lines()
+        # An input that serves requests of its own (http_server) may hand their batches straight to the output
+        # when nothing stands between (no processors, no stage spans): see InlineDelivery.
+        lend_inline = getattr(self.input, "deliver_inline", None)
+        if lend_inline is not None and not self.processors and self.tracer is None:
+            lend_inline(InlineDelivery(self))
         self._reader = asyncio.ensure_future(self._read_loop())
         workers = [asyncio.ensure_future(self._work_loop()) for _ in range(self.threads)]
         try:
@@ -76,6 +81,9 @@ class Stream:
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
+        finally:
+            if lend_inline is not None:
+                lend_inline(None)
         finishing = asyncio.ensure_future(self._finish(workers))
         stopped = asyncio.ensure_future(self._stop_requested.wait())
         await asyncio.wait((finishing, stopped), return_when=asyncio.FIRST_COMPLETED)
@@ -179,6 +187,34 @@ class Stream:
                 await ack(error)
 
             await self.output.submit(batch, acknowledged)
+
+
+class InlineDelivery:
+    """Lent by a stream without processors to its input: a batch the input's own request task hands over goes
+    to the output runner from that task (counted and timed as the read loop would), without the hops through
+    the stream's read and work loops. The ack comes back as from the read path."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    def ready(self) -> bool:
+        """Whether a batch would start its delivery at once; otherwise the input queues it for `read`."""
+        stream = self._stream
+        return not stream._stopping and stream.output.takes_now()
+
+    def __call__(self, batch: Batch, ack: AckFn) -> None:
+        """Deliver BATCH (after `ready()`): started at once, ACK called when the output confirmed or failed it
+        (before this returns when the output did not have to wait)."""
+        stream = self._stream
+        count = len(batch)
+        stream.read_batches += 1
+        stream.read_messages += count
+        stream.batch_sizes.add(count)
+        if stream.latency is not None:
+            ack = _timed(ack, stream.latency)
+        stream.output.deliver_now(batch, ack)
 
 
 def _timed(ack: AckFn, latency: Buckets) -> AckFn:

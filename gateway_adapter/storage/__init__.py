@@ -52,6 +52,11 @@ class Records(Protocol):
         """The record whose INDEX is VALUE, or None."""
         ...
 
+    async def peek(self, index: str, value: str) -> Mapping[str, Any] | None:
+        """`find` for a reader that changes nothing it gets (the lookup on every request): the record may be
+        the stored one itself, not a copy."""
+        ...
+
 class MemoryRecords:
     """The embedded Records: dicts in this process (records are copied in and out, as Redis would)."""
 
@@ -92,6 +97,10 @@ class MemoryRecords:
     async def find(self, index: str, value: str) -> dict[str, Any] | None:
         record_id = self._index.get((index, value))
         return await self.get(record_id) if record_id is not None else None
+
+    async def peek(self, index: str, value: str) -> Mapping[str, Any] | None:
+        record_id = self._index.get((index, value))
+        return self._records.get(record_id) if record_id is not None else None
 
     def _unindex(self, record_id: str) -> None:
         for name, value in self._indexed.pop(record_id, {}).items():

@@ -212,6 +212,9 @@ class RedisRecords:
         record_id = await self._redis(self._redis.client.hget(f"{self._records}:index:{index}", value))
         return await self.get(record_id.decode()) if record_id is not None else None
 
+    async def peek(self, index: str, value: str) -> dict[str, Any] | None:
+        return await self.find(index, value)  # decoded afresh anyway: nothing shared to protect
+
 
 class RedisLimiter:
     """limits.Limiter in Redis. CLOCK (seconds) replaces the server's clock: for tests only."""

@@ -29,6 +29,7 @@ from ...errors import ComponentError
 from ...message import Batch, Message
 from ...registry import register
 from ...runtime.http import Receive, Scope, Send, send_problem
+from ...runtime.stream import InlineDelivery
 from .._http import (
     BodyTooLarge,
     ClientGone,
@@ -44,6 +45,7 @@ from .._http import (
 )
 
 _STOPPED: Any = object()
+_TIMED_OUT: Any = object()
 WS_RETRY_START = 0.05
 WS_RETRY_MAX = 2.0
 CLOSE_WAIT = 5.0
@@ -66,7 +68,7 @@ class _Request:
 
     def __init__(self, batch: Batch) -> None:
         self.batch = batch
-        # Settled with None (delivered), the error (not delivered) or _STOPPED.
+        # Settled with None (delivered), the error (not delivered), _STOPPED or _TIMED_OUT.
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
 
@@ -127,6 +129,7 @@ class HttpServerInput(Input):
         self._closed = False
         self._publishers: set[_WsPublisher] = set()
         self._handlers: set[asyncio.Future[Any]] = set()
+        self._inline: InlineDelivery | None = None
         self.counters = {"requests": 0, "messages": 0, "delivered": 0, "failed": 0, "timeouts": 0,
                          "rejected": 0, "ws_connections_total": 0, "ws_messages": 0, "ws_rate_limited": 0}
 
@@ -179,6 +182,11 @@ class HttpServerInput(Input):
             if not req.future.done():
                 req.future.set_result(error)
         return ack
+
+    def deliver_inline(self, delivery: InlineDelivery | None) -> None:
+        """What the stream lends while it runs (None once it stops): POSTed batches go through it to the
+        output when it is ready, queued for `read` otherwise."""
+        self._inline = delivery
 
     def _submit(self, req: _Request) -> None:
         self._queue.append(req)
@@ -274,21 +282,24 @@ class HttpServerInput(Input):
         self.counters["requests"] += 1
         self.counters["messages"] += len(batch)
         req = _Request(batch)
-        self._submit(req)
+        # A timer rather than asyncio.wait: settled first, the request is skipped by `read` if not taken yet.
+        expiry = asyncio.get_running_loop().call_later(self.timeout, _expire, req.future)
         try:
-            done, _ = await asyncio.wait((req.future,), timeout=self.timeout)
-        except asyncio.CancelledError:
-            if not req.future.done():
-                req.future.cancel()  # not read yet: it will not be
-            raise
-        if not done:
-            req.future.cancel()  # if the stream has not taken it yet, it never will
+            inline = self._inline
+            if inline is not None and inline.ready():
+                self._taken.add(req)
+                inline(batch, self._ack_for(req))
+            else:
+                self._submit(req)
+            outcome = await req.future  # a cancelled request cancels it: if not read yet, it will not be
+        finally:
+            expiry.cancel()
+        if outcome is _TIMED_OUT:
             self.counters["timeouts"] += 1
             await send_problem(send, 504, "Gateway Timeout",
                                f"the message was not delivered within {self.timeout:g}s; it may still be delivered",
                                headers=cors)
             return
-        outcome = req.future.result()
         if outcome is _STOPPED:
             self.counters["failed"] += 1
             await send_problem(send, 503, "Service Unavailable",
@@ -399,6 +410,11 @@ class HttpServerInput(Input):
             if publisher.closing.done():
                 sleep.cancel()
                 return publisher.closing.result()
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(_TIMED_OUT)
 
 
 class _SyncResponse:

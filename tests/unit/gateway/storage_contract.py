@@ -169,13 +169,15 @@ def test_records_by_id_with_a_unique_index(run, open_storage_with) -> None:
             assert await records.get("a") == {"n": 1, "tags": ["x"]}
             assert await records.find("hash", "h9") is None  # the refused create indexed nothing
             assert await records.find("hash", "h1") == {"n": 1, "tags": ["x"]}
+            assert await records.peek("hash", "h1") == {"n": 1, "tags": ["x"]}
             assert await records.put("a", {"n": 3}, {"hash": "h2"})  # replace: its old index value goes
-            assert await records.find("hash", "h1") is None
-            assert await records.find("hash", "h2") == {"n": 3}
+            assert await records.find("hash", "h1") is None and await records.peek("hash", "h1") is None
+            assert await records.find("hash", "h2") == {"n": 3} and await records.peek("hash", "h2") == {"n": 3}
             assert await records.put("b", {"n": 4}, {"hash": "h1"})  # the freed value can be taken
             assert sorted(r["n"] for r in await records.list()) == [3, 4]
             assert await records.delete("a") and not await records.delete("a")
             assert await records.get("a") is None and await records.find("hash", "h2") is None
+            assert await records.peek("hash", "h2") is None
             assert await records.find("hash", "h1") == {"n": 4}
 
     run(main())

@@ -264,3 +264,14 @@ def test_where_an_api_key_scheme_finds_the_key() -> None:
     assert other.credential(scope(query=b"a=1&key=k4")) == "k4"
     assert other.credential(scope([(b"cookie", b"theme=dark; sid=k5")])) == "k5"
     assert other.credential(scope([(b"cookie", b'bad"cookie')], b"key=")) is None
+
+
+def test_key_hashes_stay_hmac_sha256_hex_so_stored_keys_keep_working() -> None:
+    import hashlib
+    import hmac
+
+    from gateway_adapter.keys import KeyHasher
+
+    for key in ("abc", "k" * 300, "é-ü"):
+        expected = hmac.new(b"the salt", key.encode(), hashlib.sha256).hexdigest()
+        assert KeyHasher(b"the salt")(key) == KeyHasher("the salt")(key) == expected

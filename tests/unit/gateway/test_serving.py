@@ -126,6 +126,31 @@ def test_unknown_paths_get_404_problems(run) -> None:
     run(main())
 
 
+@pytest.mark.parametrize("observed", [True, False], ids=["observed", "unobserved"])
+def test_a_handler_that_fails_before_answering_gives_a_json_problem_500(run, monkeypatch, observed) -> None:
+    from gateway_adapter.api_runtime import ApiRuntime
+
+    async def failing(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ApiRuntime, "handle", failing)
+    settings = {} if observed else {"metrics": {"enabled": False}, "analytics": {"enabled": False}}
+    app = app_for(api_yaml("/t/", FEED % "broadcast"), config=settings)
+    assert (app.state.gateway.traffic is not None) == observed  # type: ignore[attr-defined]
+
+    async def main() -> None:
+        async with served(app) as host, httpx.AsyncClient(base_url=f"http://{host}", timeout=5) as client:
+            response = await client.post("/t/publish", content=b"x")
+            assert response.status_code == 500
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["title"] == "Internal Server Error" and "boom" not in response.text
+            with pytest.raises(InvalidStatus):  # refused, and the server goes on serving
+                await ws_connect(f"ws://{host}/t/publish/ws")
+            assert (await client.get("/healthz")).status_code == 200
+
+    run(main())
+
+
 ECHO = """
 echo:
   input: {http_server: {path: %s, ws_path: ""}}

@@ -24,11 +24,17 @@ from tests.helpers import load
 from .support import serving, until
 
 OUT = "output:\n  inproc: out\n"
+# Without processors a POST goes from its request straight to the output runner (the stream's InlineDelivery);
+# with one, through the stream's read and work loops: the answers must be the same.
+PATHS = pytest.mark.parametrize("pipeline", ["", "pipeline:\n  processors:\n    - mapping: root = content()\n"],
+                                ids=["inline", "through_the_stream"])
 
 
-def test_post_is_answered_only_after_the_output_acked(run) -> None:
+@PATHS
+def test_post_is_answered_only_after_the_output_acked(run, pipeline: str) -> None:
     async def main() -> None:
-        async with serving("input:\n  http_server: {}\n" + OUT) as srv, httpx.AsyncClient(timeout=5) as client:
+        config = "input:\n  http_server: {}\n" + pipeline + OUT
+        async with serving(config) as srv, httpx.AsyncClient(timeout=5) as client:
             posting = asyncio.ensure_future(client.post(srv.http + "/post", content=b"hello"))
             batch, ack = await asyncio.wait_for(srv.manager.hub.receive("out"), 5)
             assert [m.raw for m in batch] == [b"hello"]
@@ -42,9 +48,11 @@ def test_post_is_answered_only_after_the_output_acked(run) -> None:
     run(main())
 
 
-def test_failed_delivery_is_a_502_problem(run) -> None:
+@PATHS
+def test_failed_delivery_is_a_502_problem(run, pipeline: str) -> None:
     async def main() -> httpx.Response:
-        async with serving("input:\n  http_server: {}\n" + OUT) as srv, httpx.AsyncClient(timeout=5) as client:
+        config = "input:\n  http_server: {}\n" + pipeline + OUT
+        async with serving(config) as srv, httpx.AsyncClient(timeout=5) as client:
             posting = asyncio.ensure_future(client.post(srv.http + "/post", content=b"doomed"))
             _, ack = await asyncio.wait_for(srv.manager.hub.receive("out"), 5)
             await ack(RuntimeError("the broker said no"))
@@ -58,9 +66,10 @@ def test_failed_delivery_is_a_502_problem(run) -> None:
     assert "the broker said no" in response.json()["detail"]
 
 
-def test_undelivered_within_timeout_is_504(run) -> None:
+@PATHS
+def test_undelivered_within_timeout_is_504(run, pipeline: str) -> None:
     async def main() -> httpx.Response:
-        async with serving("input:\n  http_server:\n    timeout: 100ms\n" + OUT) as srv:
+        async with serving("input:\n  http_server:\n    timeout: 100ms\n" + pipeline + OUT) as srv:
             async with httpx.AsyncClient(timeout=5) as client:
                 posting = asyncio.ensure_future(client.post(srv.http + "/post", content=b"late"))
                 _, ack = await asyncio.wait_for(srv.manager.hub.receive("out"), 5)
@@ -71,6 +80,44 @@ def test_undelivered_within_timeout_is_504(run) -> None:
     response = run(main())
     assert response.status_code == 504
     assert response.json()["title"] == "Gateway Timeout"
+
+
+def test_a_post_while_the_output_is_busy_is_queued_and_answered_on_its_own_ack(run) -> None:
+    # inproc takes one write at a time: the first POST goes straight to the output, the second waits for the
+    # stream's read loop, and each is answered only once its own message was acked.
+    async def main() -> None:
+        async with serving("input:\n  http_server: {}\n" + OUT) as srv, httpx.AsyncClient(timeout=5) as client:
+            first = asyncio.ensure_future(client.post(srv.http + "/post", content=b"one"))
+            batch, ack = await asyncio.wait_for(srv.manager.hub.receive("out"), 5)
+            assert [m.raw for m in batch] == [b"one"]
+            second = asyncio.ensure_future(client.post(srv.http + "/post", content=b"two"))
+            await until(lambda: srv.component("input").stats["pending"] == 2, what="the second POST to wait")
+            await ack(None)
+            assert (await asyncio.wait_for(first, 5)).status_code == 200
+            batch, ack = await asyncio.wait_for(srv.manager.hub.receive("out"), 5)
+            assert [m.raw for m in batch] == [b"two"]
+            await asyncio.sleep(0.1)
+            assert not second.done()
+            await ack(None)
+            assert (await asyncio.wait_for(second, 5)).status_code == 200
+            assert srv.component("input").stats["delivered"] == 2
+
+    run(main())
+
+
+@PATHS
+def test_posted_messages_are_counted_and_timed_by_the_stream_on_either_path(run, pipeline: str) -> None:
+    async def main() -> None:
+        async with serving("input:\n  http_server: {}\n" + pipeline + "output:\n  drop: {}\n") as srv:
+            stream = next(iter(srv.manager.streams.values()))
+            stream.measure()
+            async with httpx.AsyncClient(timeout=5) as client:
+                for body in (b"one", b"two"):
+                    assert (await client.post(srv.http + "/post", content=body)).status_code == 200
+            assert (stream.read_batches, stream.read_messages, stream.output.written_messages) == (2, 2, 2)
+            assert stream.latency is not None and stream.latency.count == 2
+
+    run(main())
 
 
 def test_body_over_max_body_bytes_is_413(run) -> None:

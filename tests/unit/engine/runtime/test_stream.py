@@ -337,3 +337,41 @@ def test_stop_tells_the_output_to_give_up_waiting(run: Any) -> None:
         return loop.time() - started
 
     assert run(scenario(), timeout=10) < 5
+
+
+def test_deliver_now_settles_at_once_when_the_output_does_not_wait(run: Any) -> None:
+    async def main() -> None:
+        out = _bind(RecordingOutput(), "output")
+        runner = OutputRunner(out, out.component, _ctx())
+        outcomes: list[BaseException | None] = []
+
+        async def done(error: BaseException | None) -> None:
+            outcomes.append(error)
+
+        assert runner.takes_now()
+        runner.deliver_now([Message(b"x")], done)
+        assert outcomes == [None] and out.delivered == [b"x"] and not runner._tasks
+        assert runner.takes_now()  # its max_in_flight slot was given back
+
+    run(main())
+
+
+def test_deliver_now_goes_on_in_a_task_when_the_output_waits_and_is_cancelled_by_close(run: Any) -> None:
+    async def main() -> None:
+        out = _bind(RecordingOutput(delay=0.05), "output")
+        runner = OutputRunner(out, out.component, _ctx())
+        outcomes: list[BaseException | None] = []
+
+        async def done(error: BaseException | None) -> None:
+            outcomes.append(error)
+
+        runner.deliver_now([Message(b"a")], done)
+        assert outcomes == [] and not runner.takes_now()  # waiting on the output, holding its slot
+        assert await runner.drain(5) and outcomes == [None] and out.delivered == [b"a"]
+        hanging = _bind(RecordingOutput(hang=True), "output")
+        runner = OutputRunner(hanging, hanging.component, _ctx())
+        runner.deliver_now([Message(b"b")], done)
+        await runner.close(0.05)
+        assert isinstance(outcomes[-1], ConnectionAbortedError) and runner.takes_now()
+
+    run(main())
