@@ -6,8 +6,8 @@ When the exchange ends it goes to the metrics (requests by status class, rejecti
 analytics ring. While it lasts it counts as an open connection of its API and protocol (`websocket`, `sse` once
 the response is an event stream, `http`). `ApiRuntime.handle` adds what only it knows with `note(scope, ...)`: the
 session the request authenticated as, why it was refused, the stream that served it. A subscription's messages
-are read from its http_server subscriber when it ends (engine/runtime/http.py SUBSCRIBER_HOOK), and pre-framed
-WebSocket writes (engine/runtime/ws_frames.py) are counted per write: no cost per message on that path.
+and the bytes of its pre-framed WebSocket writes (engine/runtime/ws_frames.py, which bypass `send`) are read from
+its http_server subscriber when it ends (engine/runtime/http.py SUBSCRIBER_HOOK): no wrapper on that path.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from engine.runtime.http import SUBSCRIBER_HOOK, Receive, Scope, Send
-from engine.runtime.ws_frames import EXTENSION as WS_FRAMES_EXTENSION
 
 if TYPE_CHECKING:
     from .analytics import Analytics
@@ -166,11 +165,6 @@ class Traffic:
         # In place (the scope is this request's own): no copy of it per request or connection.
         scope[EXCHANGE] = exchange
         scope[SUBSCRIBER_HOOK] = exchange.serve_subscriber
-        extensions = scope.get("extensions") or {}
-        frames = extensions.get(WS_FRAMES_EXTENSION)
-        if frames is not None:
-            scope["extensions"] = {**extensions, WS_FRAMES_EXTENSION: {"send": _counted_frames(frames["send"],
-                                                                                             exchange)}}
         self.open[(exchange.api_id, exchange.protocol)] += 1
         try:
             if self.tracer is None:
@@ -180,6 +174,8 @@ class Traffic:
                 await self._traced(runtime, scope, receive, send, exchange, path, full_path, root_path)
         finally:
             self.open[(exchange.api_id, exchange.protocol)] -= 1
+            if exchange.subscriber is not None:  # its pre-framed writes did not go through `send`
+                exchange.bytes_out += getattr(exchange.subscriber, "bytes_written", 0)
             if self.metrics is not None:
                 self.metrics.record_exchange(exchange)
             if self.analytics is not None:
@@ -244,14 +240,6 @@ def _counted_receive(receive: Receive, exchange: Exchange) -> Receive:
         elif message.get("text") is not None:
             exchange.bytes_in += len(message["text"].encode())
         return message
-
-    return counted
-
-
-def _counted_frames(send_frames: Any, exchange: Exchange) -> Any:
-    async def counted(data: bytes) -> None:
-        await send_frames(data)
-        exchange.bytes_out += len(data)
 
     return counted
 

@@ -20,6 +20,7 @@ def dispatch(list subscribers, bytes data, Py_ssize_t count):
             continue
         if ok:
             sub.delivered += count
+            sub.bytes_written += len(data)
             written += 1
         else:
             refused.append(sub)

@@ -22,6 +22,7 @@ def dispatch(subscribers: list[Any], data: bytes, count: int) -> tuple[int, list
             continue
         if ok:
             sub.delivered += count
+            sub.bytes_written += len(data)
             written += 1
         else:
             refused.append(sub)

@@ -142,6 +142,7 @@ class FanoutSubscriber(Protocol):
     buffer: Any  # its backlog of frames; None while it is caught up
     window: Any  # its message-rate window, or None
     delivered: int
+    bytes_written: int  # what its writes and sends took, in bytes (the gateway's bytes out)
 
     def write(self, data: bytes) -> bool:
         """Write DATA to its connection now (True), or nothing when it cannot now (False); raise when closed."""
@@ -152,7 +153,8 @@ class Fanout(Protocol):
     def dispatch(self, subscribers: list[Any], data: bytes,
                  count: int) -> tuple[int, list[Any], list[Any], list[Any]]:
         """Write DATA (COUNT messages) to each of SUBSCRIBERS that is caught up and has no message rate
-        (``buffer`` and ``window`` None), adding COUNT to the ``delivered`` of each that took it. Returns
+        (``buffer`` and ``window`` None), adding COUNT to the ``delivered`` and len(DATA) to the
+        ``bytes_written`` of each that took it. Returns
         (how many took it; those skipped, as they were not caught up or have a rate; those whose write
         returned False; those whose write raised an Exception, which is dropped), each list in
         SUBSCRIBERS' order. Exceptions that are not Exceptions (CancelledError...) propagate."""

@@ -126,6 +126,7 @@ class Subscriber:
         "_timer",
         "_waiter",
         "buffer",
+        "bytes_written",
         "closing",
         "delivered",
         "draining",
@@ -155,6 +156,7 @@ class Subscriber:
         # A plain subscriber's sender; a framed subscriber's handler (woken by a cancel for a server-side close).
         self.task: asyncio.Task[Any] | None = None
         self.delivered = 0
+        self.bytes_written = 0  # framed only: the bytes of its frames written (the gateway counts the rest)
         self.future: asyncio.Future[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -695,6 +697,7 @@ class HttpServerOutput(Output):
             return False
         if written:
             self.sent(sub, count)
+            sub.bytes_written += len(data)
         return bool(written)
 
     async def _drain(self, sub: Subscriber) -> None:
@@ -709,8 +712,10 @@ class HttpServerOutput(Output):
             while True:
                 while buffer:
                     frames = self.take(sub, FRAMES_PER_WRITE)
-                    await sub.send(frames[0] if len(frames) == 1 else b"".join(frames))
+                    data = frames[0] if len(frames) == 1 else b"".join(frames)
+                    await sub.send(data)
                     self.sent(sub, len(frames))
+                    sub.bytes_written += len(data)
                     frames = []
                 if linger is None or sub.closing is not None or not await sub.wait(linger) or not buffer:
                     break

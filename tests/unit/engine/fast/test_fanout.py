@@ -32,13 +32,14 @@ IMPLS = _impls()
 class Sub:
     """A subscriber as the dispatch sees it; `outcome` says what its write does."""
 
-    __slots__ = ("buffer", "delivered", "got", "outcome", "window")
+    __slots__ = ("buffer", "bytes_written", "delivered", "got", "outcome", "window")
 
     def __init__(self, outcome: str, backlog: bool, window: bool) -> None:
         self.outcome = outcome
         self.buffer = collections.deque() if backlog else None
         self.window = object() if window else None
         self.delivered = 0
+        self.bytes_written = 0
         self.got: list[bytes] = []
 
     def write(self, data: bytes) -> bool:
@@ -64,6 +65,7 @@ def test_writes_the_same_bytes_to_each_caught_up_subscriber(impl: Any) -> None:
     assert skipped == [subs[3], subs[4]] and refused == [subs[1]] and failed == [subs[2]]
     assert subs[0].got[0] is data and subs[5].got[0] is data
     assert [s.delivered for s in subs] == [2, 0, 0, 0, 0, 2]
+    assert [s.bytes_written for s in subs] == [6, 0, 0, 0, 0, 6]
     assert not subs[3].got and not subs[4].got
 
 
@@ -90,10 +92,10 @@ def test_twins_agree(specs: list[tuple[str, bool, bool]], data: bytes, count: in
         written, skipped, refused, failed = impl.dispatch(subs, data, count)
         index = {id(s): i for i, s in enumerate(subs)}
         outcomes.append((written, [index[id(s)] for s in skipped], [index[id(s)] for s in refused],
-                         [index[id(s)] for s in failed], [(s.delivered, s.got) for s in subs]))
+                         [index[id(s)] for s in failed], [(s.delivered, s.got, s.bytes_written) for s in subs]))
     assert all(o == outcomes[0] for o in outcomes)
     written, skipped, refused, failed, per_sub = outcomes[0]
-    took = [i for i, (delivered, _) in enumerate(per_sub) if delivered]
-    assert written == len(took) and all(per_sub[i] == (count, [data]) for i in took)
+    took = [i for i, (delivered, _, _) in enumerate(per_sub) if delivered]
+    assert written == len(took) and all(per_sub[i] == (count, [data], len(data)) for i in took)
     assert sorted(skipped + refused + failed + took) == list(range(len(specs)))  # each in exactly one
     assert skipped == [i for i, (_, backlog, window) in enumerate(specs) if backlog or window]

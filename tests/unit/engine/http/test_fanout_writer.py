@@ -135,7 +135,13 @@ def test_slow_consumer_policy_applies_to_the_backlog(run, policy: str) -> None:
     run(main())
 
 
-def test_round_robin_writes_each_batch_to_one_subscriber_at_once_or_through_the_writer(run) -> None:
+def test_round_robin_writes_each_batch_to_one_subscriber_at_once_or_through_the_writer(
+        run, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A window no loaded machine overruns between two back-to-back writes (at 1 ms the test would race it).
+    from engine.components.outputs import http_server
+
+    monkeypatch.setattr(http_server, "COALESCE_WINDOW", 0.5)
+
     async def main() -> None:
         out = build(send_buffer=2)
         a, b = Conn(), Conn()
