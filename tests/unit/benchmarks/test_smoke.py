@@ -55,7 +55,7 @@ def test_suite_runs_and_writes_the_results_file(tmp_path: Path) -> None:
         assert scenario["messages"] == LINES and scenario["data_bytes"] > LINES
         assert set(scenario["competitors"]) == expected[name]
         base = scenario["competitors"][scenario["baseline"]]
-        assert base["ratio"]["median"] == 1.0
+        assert base["ratio"]["median"] == pytest.approx(1.0)
         for competitor in scenario["competitors"].values():
             for key in ("ratio", "messages_per_second", "seconds"):
                 assert set(competitor[key]) == STATS

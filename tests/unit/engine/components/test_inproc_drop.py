@@ -37,6 +37,16 @@ def test_inproc_carries_batches_between_streams(run: Any) -> None:
     assert all(m.raw.startswith(b"p") for m in got)
 
 
+def test_inproc_pipelines_batches_and_keeps_their_order(run: Any) -> None:
+    """Many batches cross at once (the writer does not wait for each one's round trip), in the order written."""
+    config = TWO_STREAMS.replace("count: 3", "count: 300").replace('"inproc-pair"', '"inproc-order"')
+    from engine.components.outputs.inproc import InprocOutput
+
+    assert InprocOutput.max_in_flight > 1
+    got = run(run_config(config, expect=300))
+    assert [m.raw for m in got] == [b"p%d" % i for i in range(1, 301)]
+
+
 def test_a_nack_crosses_the_pipe_and_the_producer_sends_again(run: Any) -> None:
     async def scenario() -> list[bytes]:
         manager = Manager(load(TWO_STREAMS))
