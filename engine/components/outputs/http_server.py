@@ -57,7 +57,10 @@ bypass the server's framing (the handshake, close, ping/pong stay the server's).
   writes it joined with what else came for that subscriber.
 - Each write is a syscall (on loopback it also runs the receiver's side), so writes are coalesced:
   while messages arrive less than COALESCE_WINDOW (1 ms) apart, the woken writer waits that long before
-  it writes, and one write carries what came meanwhile; at lower rates each message leaves at once.
+  it writes, and one write carries what came meanwhile; while they come about as fast as the writer can
+  flush (hundreds of subscribers: a flush takes milliseconds), it waits as long as its last flush took
+  (at most COALESCE_MAX), so the stream gets the time to make the next messages and a flush carries
+  them all; at lower rates each message leaves at once.
 - A subscriber whose connection cannot take a write now (`write` returns False: the server is sending
   on it, or its write buffer is over the high-water mark) gets the frames in its own backlog (`buffer`:
   bounded by `send_buffer`, with the slow-consumer policy), drained with the extension's awaited `send`
@@ -79,6 +82,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -102,9 +106,11 @@ CLOSE_SEND_TIMEOUT = 1.0
 HEARTBEAT = b": heartbeat\n\n"
 # The most pre-framed WebSocket frames a framed subscriber's sender joins into one write.
 FRAMES_PER_WRITE = 1024
-# While messages come less than this far apart, a framed subscriber's sender waits this long after being
-# woken before it writes, so that one write carries what arrived meanwhile (see the module docstring).
+# While messages come less than this far apart, the writer waits this long after being woken before it
+# writes, so that one write carries what arrived meanwhile (see the module docstring).
 COALESCE_WINDOW = 0.001
+# The longest the writer waits for more when its flushes are what holds the messages up (many subscribers).
+COALESCE_MAX = 0.02
 # How long a framed subscriber's backlog task waits for more before it ends, when the server offers no sync
 # `write` (every frame then goes through it): a task per subscriber while the stream is busy, none once idle.
 DRAIN_LINGER = 0.05
@@ -271,6 +277,7 @@ class HttpServerOutput(Output):
         self._handlers: set[asyncio.Future[Any]] = set()
         self._last_write = 0.0
         self._write_gap = float("inf")  # between the last two writes (seconds): the coalescing hint
+        self._flush_cost = 0.0  # how long the writer's last flush took (seconds), the other hint
         self.counters = {"connections_total": 0, "queued": 0, "delivered": 0, "dropped": 0,
                          "discarded": 0, "disconnected_slow": 0, "poll_timeouts": 0,
                          "rate_dropped": 0, "rate_closed": 0}
@@ -614,11 +621,24 @@ class HttpServerOutput(Output):
                     await waiter
                 finally:
                     self._writer_waiter = None
-                if self._write_gap < COALESCE_WINDOW:
-                    # Messages come faster than the window: gather what the next ones add.
-                    await asyncio.sleep(COALESCE_WINDOW)
+                delay = self._coalescing_delay()
+                if delay:
+                    await asyncio.sleep(delay)
                 continue
+            started = time.perf_counter()
             self._flush()
+            self._flush_cost = time.perf_counter() - started
+
+    def _coalescing_delay(self) -> float:
+        """How long the woken writer waits before it writes, so that one write per subscriber carries what
+        comes meanwhile: COALESCE_WINDOW while messages come faster than that; as long as its last flush took
+        (at most COALESCE_MAX) while messages come about as fast as it can flush (a flush is a syscall per
+        subscriber: with hundreds of them, flushing each message alone would leave the stream no time to make
+        the next ones); none at lower rates, so a lone message leaves at once."""
+        gap, cost = self._write_gap, self._flush_cost
+        if cost > COALESCE_WINDOW and gap < 2 * cost + COALESCE_WINDOW:
+            return min(cost, COALESCE_MAX)
+        return COALESCE_WINDOW if gap < COALESCE_WINDOW else 0.0
 
     def _flush(self) -> None:
         """Write what is pending for the framed subscribers: the broadcast frames joined once (at most
