@@ -27,6 +27,8 @@ from . import venvs
 
 ENV_SWITCH = "ASYNCGATE_BENCH_PEERS"  # "0": leave the peers scenario out (no virtualenv is created)
 REFERENCE = "asyncgate"
+FULL_LINES = 200_000  # messages per workload in a full run (the other scenarios take a million)
+FULL_REPEAT = 3
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,10 @@ class PeersScenario:
     def run(self, quick: bool, lines: int | None, repeat: int, log: Any = None) -> dict[str, Any]:
         if os.environ.get(ENV_SWITCH) == "0":
             return {"description": self.description, "skipped": f"{ENV_SWITCH}=0"}
-        count = lines or (harness.QUICK_LINES if quick else harness.FULL_LINES)
-        if quick:
-            repeat = 1  # the slowest peers take 7-9 s a run: one repeat keeps --quick under 3 minutes
+        count = lines or (harness.QUICK_LINES if quick else FULL_LINES)
+        # The slowest peers take 7-9 s a run at the quick size (Faust's Kafka consumer: ~2 minutes per
+        # million messages): one repeat keeps --quick under 3 minutes, these the full suite under 15.
+        repeat = 1 if quick else min(repeat, FULL_REPEAT)
         if log:
             log(f"{self.name}: {count} messages, {repeat} repeat(s)")
         peers = {p.name: venvs.ensure(p.name, p.distribution, p.requirements, log) for p in PEERS}
