@@ -11,10 +11,6 @@ from ...registry import register
 
 
 class InprocOutput(Output):
-    # Each write waits for the reading stream's delivery: with one at a time, batches would cross one by one,
-    # each paying the whole round trip. In flight together they pipeline; the pipe keeps them in order.
-    max_in_flight = 64
-
     def __init__(self, name: str, ctx: Any) -> None:
         self.name = name
         self.hub = ctx.hub
