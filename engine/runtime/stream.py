@@ -129,13 +129,15 @@ class Stream:
                 await self.queue.join()
                 await self.output.flush()
                 continue
-            count = len(batch)
-            self.read_batches += 1
-            self.read_messages += count
-            self.batch_sizes.add(count)
-            if self.latency is not None:
-                ack = _timed(ack, self.latency)
-            await self.queue.put((batch, ack))
+            await self.queue.put((batch, self._count_read(batch, ack)))
+
+    def _count_read(self, batch: Batch, ack: AckFn) -> AckFn:
+        """Count BATCH as read; its ACK, timed from now when latency is measured."""
+        count = len(batch)
+        self.read_batches += 1
+        self.read_messages += count
+        self.batch_sizes.add(count)
+        return ack if self.latency is None else _timed(ack, self.latency)
 
     async def _work_loop(self) -> None:
         queue, output, processors = self.queue, self.output, self.processors
@@ -208,13 +210,7 @@ class InlineDelivery:
         """Deliver BATCH (after `ready()`): started at once, ACK called when the output confirmed or failed it
         (before this returns when the output did not have to wait)."""
         stream = self._stream
-        count = len(batch)
-        stream.read_batches += 1
-        stream.read_messages += count
-        stream.batch_sizes.add(count)
-        if stream.latency is not None:
-            ack = _timed(ack, stream.latency)
-        stream.output.deliver_now(batch, ack)
+        stream.output.deliver_now(batch, stream._count_read(batch, ack))
 
 
 def _timed(ack: AckFn, latency: Buckets) -> AckFn:
