@@ -9,7 +9,7 @@ import pytest
 import uvloop
 
 from engine import _fast
-from engine._fast import _framing_py
+from tests.twins import twin_params
 
 T = TypeVar("T")
 
@@ -28,19 +28,7 @@ def run() -> Callable[..., Any]:
     return runner
 
 
-def _framing_impls() -> list[Any]:
-    impls = [pytest.param(_framing_py, id="python")]
-    try:
-        from engine._fast import _framing  # type: ignore[attr-defined]
-    except ImportError:
-        if _fast.USE_EXTENSIONS:
-            impls.append(pytest.param(None, id="cython", marks=pytest.mark.skip("extension not built")))
-    else:
-        impls.append(pytest.param(_framing, id="cython"))
-    return impls
-
-
-@pytest.fixture(params=_framing_impls())
+@pytest.fixture(params=twin_params("framing"))
 def framing_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Each implementation of engine._fast.framing in turn, installed as the one in use."""
     monkeypatch.setattr(_fast, "framing", request.param)

@@ -11,22 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import _fast
-from engine._fast import _fanout_py
+from tests.twins import twin_params
 
 
-def _impls() -> list[Any]:
-    impls = [pytest.param(_fanout_py, id="python")]
-    try:
-        from engine._fast import _fanout  # type: ignore[attr-defined]
-    except ImportError:
-        if _fast.USE_EXTENSIONS:
-            impls.append(pytest.param(None, id="cython", marks=pytest.mark.skip("extension not built")))
-    else:
-        impls.append(pytest.param(_fanout, id="cython"))
-    return impls
-
-
-IMPLS = _impls()
+IMPLS = twin_params("fanout")
 
 
 class Sub:

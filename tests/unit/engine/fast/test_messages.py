@@ -12,21 +12,10 @@ from engine import _fast
 from engine import message as M
 from engine._fast import _messages_py
 from engine.message import Message, MetaSource, SharedMeta, inherit_meta, meta_copy, share_meta
+from tests.twins import twin_params
 
 
-def _impls() -> list[Any]:
-    impls = [pytest.param(_messages_py, id="python")]
-    try:
-        from engine._fast import _messages  # type: ignore[attr-defined]
-    except ImportError:
-        if _fast.USE_EXTENSIONS:
-            impls.append(pytest.param(None, id="cython", marks=pytest.mark.skip("extension not built")))
-    else:
-        impls.append(pytest.param(_messages, id="cython"))
-    return impls
-
-
-@pytest.fixture(params=_impls())
+@pytest.fixture(params=twin_params("messages"))
 def kit(request: pytest.FixtureRequest) -> Any:
     return request.param.MessageKit(Message, M._UNSET, SharedMeta, MetaSource)
 

@@ -12,21 +12,10 @@ from hypothesis import strategies as st
 
 from engine import _fast
 from engine._fast import _window_py
+from tests.twins import twin_params
 
 
-def _impls() -> list[Any]:
-    impls = [pytest.param(_window_py, id="python")]
-    try:
-        from engine._fast import _window  # type: ignore[attr-defined]
-    except ImportError:
-        if _fast.USE_EXTENSIONS:
-            impls.append(pytest.param(None, id="cython", marks=pytest.mark.skip("extension not built")))
-    else:
-        impls.append(pytest.param(_window, id="cython"))
-    return impls
-
-
-IMPLS = _impls()
+IMPLS = twin_params("window")
 
 
 @pytest.fixture(params=IMPLS)
