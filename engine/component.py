@@ -111,9 +111,14 @@ class MessageProcessor(Processor):
 
 class Output(Component):
     """Consumes batches. `write` returns once the batch is delivered and raises if it was not.
-    An output whose `takes_lines` is true is also given LineBatch batches."""
+    An output whose `takes_lines` is true is also given LineBatch batches.
+
+    `writes_inline`: `write` may start in its caller's task and go on in another once it first waits. True only
+    for an output whose write (and what it calls) binds nothing to the current task before its first wait
+    (no `asyncio.timeout`, no `current_task()`): a timeout bound there would cancel the caller, not the write."""
 
     takes_lines = False
+    writes_inline = False
 
     async def connect(self) -> None:
         return None

@@ -59,9 +59,7 @@ class OutputRunner:
         return not self.processors and self.policy is None and not self._slots.locked()
 
     def deliver_now(self, batch: Batch, done: Done) -> None:
-        """For a caller that checked `takes_now()`: the delivery runs in the caller's task up to the output's
-        first wait, and only from there in a task of its own (an output that does not wait, such as `drop`,
-        then costs no task and no trip through the event loop)."""
+        """For a caller that checked `takes_now()`: start the delivery without waiting (see `_launch`)."""
         if self._slots.locked():
             raise RuntimeError("deliver_now without a free max_in_flight slot (check takes_now first)")
         acquiring = self._slots.acquire()
@@ -69,14 +67,7 @@ class OutputRunner:
             acquiring.send(None)  # a free slot: acquire() returns at its first step
         except StopIteration:
             pass
-        delivery = self._deliver(batch, [done])
-        try:
-            awaiting = delivery.send(None)
-        except StopIteration:
-            return
-        task = asyncio.ensure_future(_resume(delivery, awaiting))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._launch(batch, [done])
 
     async def submit(self, batch: Batch | LineBatch, done: Done) -> None:
         if type(batch) is LineBatch and not self.takes_lines:
@@ -127,7 +118,21 @@ class OutputRunner:
 
     async def _start(self, batch: Batch, waiting: list[Done]) -> None:
         await self._slots.acquire()
-        task = asyncio.ensure_future(self._deliver(batch, waiting))
+        self._launch(batch, waiting)
+
+    def _launch(self, batch: Batch, waiting: list[Done]) -> None:
+        """Run the delivery (its slot taken) in the caller's task up to the output's first wait, and only from
+        there in a task of its own, when the output `writes_inline`: one that does not wait (`drop`, a WebSocket
+        hand-over) then costs no task and no trip through the event loop."""
+        delivery = self._deliver(batch, waiting)
+        if self.output.writes_inline:
+            try:
+                awaiting = delivery.send(None)
+            except StopIteration:
+                return
+            task = asyncio.ensure_future(_resume(delivery, awaiting))
+        else:
+            task = asyncio.ensure_future(delivery)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -30,6 +30,8 @@ class Stream:
         # Bounded: when processors or the output fall behind, the reader waits.
         self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=self.threads)
         self._stopping = False
+        self._direct = False  # set by run(): nothing between input and output (no processors, no stage spans)
+        self._queued = 0  # batches put on the queue and not yet submitted to the output
         self._stop_requested = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self.read_batches = 0
@@ -69,10 +71,12 @@ class Stream:
         if self.output.takes_lines and all(getattr(p, "takes_lines", False) for p in self.processors):
             # Every stage can take a chunk of lines whole (LineBatch): no Message per line.
             self.input.pack_lines()
-        # An input that serves requests of its own (http_server) may hand their batches straight to the output
-        # when nothing stands between (no processors, no stage spans): see InlineDelivery.
-        lend_inline = getattr(self.input, "deliver_inline", None)
-        if lend_inline is not None and not self.processors and self.tracer is None:
+        # With nothing between input and output, a batch read goes to the output at once when it can (see
+        # _hands_over); an input that serves requests of its own (http_server) does the same from the request's
+        # task (InlineDelivery).
+        self._direct = not self.processors and self.tracer is None
+        lend_inline = getattr(self.input, "deliver_inline", None) if self._direct else None
+        if lend_inline is not None:
             lend_inline(InlineDelivery(self))
         self._reader = asyncio.ensure_future(self._read_loop())
         workers = [asyncio.ensure_future(self._work_loop()) for _ in range(self.threads)]
@@ -129,7 +133,21 @@ class Stream:
                 await self.queue.join()
                 await self.output.flush()
                 continue
-            await self.queue.put((batch, self._count_read(batch, ack)))
+            ack = self._count_read(batch, ack)
+            if self._hands_over():
+                self.output.deliver_now(batch, ack)
+                continue
+            self._queued += 1
+            try:
+                await self.queue.put((batch, ack))
+            except BaseException:
+                self._queued -= 1
+                raise
+
+    def _hands_over(self) -> bool:
+        """Whether a batch just read may skip the queue and the work loop: nothing stands between input and
+        output, no batch queued earlier is still on its way (order), and the output starts it without waiting."""
+        return self._direct and not self._queued and not self._stopping and self.output.takes_now()
 
     def _count_read(self, batch: Batch, ack: AckFn) -> AckFn:
         """Count BATCH as read; its ACK, timed from now when latency is measured."""
@@ -161,6 +179,8 @@ class Stream:
                     await ack(None)  # every message dropped on purpose
             finally:
                 queue.task_done()
+                if item is not None:
+                    self._queued -= 1
 
 
     async def _traced_work(self, batch: Batch, ack: AckFn) -> None:
@@ -203,8 +223,7 @@ class InlineDelivery:
 
     def ready(self) -> bool:
         """Whether a batch would start its delivery at once; otherwise the input queues it for `read`."""
-        stream = self._stream
-        return not stream._stopping and stream.output.takes_now()
+        return self._stream._hands_over()
 
     def __call__(self, batch: Batch, ack: AckFn) -> None:
         """Deliver BATCH (after `ready()`): started at once, ACK called when the output confirmed or failed it

@@ -13,6 +13,7 @@ class DropOutput(Output):
     # Discarding has no order to keep and nothing to wait for: any number of writes at once (the runner's
     # max_in_flight otherwise defaults to one).
     max_in_flight = 1024
+    writes_inline = True
 
     async def write(self, batch: Batch) -> None:
         return None

@@ -232,6 +232,7 @@ def _cannot_write(data: bytes) -> bool:
 class HttpServerOutput(Output):
     # One write at a time keeps messages in order; a write returns as soon as it is queued.
     max_in_flight = 1
+    writes_inline = True
 
     def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
         if ctx.routes is None:

@@ -11,6 +11,8 @@ from ...registry import register
 
 
 class InprocOutput(Output):
+    writes_inline = True
+
     def __init__(self, name: str, ctx: Any) -> None:
         self.name = name
         self.hub = ctx.hub

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from engine.component import AckFn, EndOfInput, Input, Output, Processor
 from engine.config.validate import ComponentConfig
 from engine.message import Batch, Message
@@ -52,7 +54,8 @@ class EndlessInput(Input):
 
 
 class RecordingOutput(Output):
-    def __init__(self, fail_times: int = 0, delay: float = 0.0, hang: bool = False) -> None:
+    def __init__(self, fail_times: int = 0, delay: float = 0.0, hang: bool = False, inline: bool = False) -> None:
+        self.writes_inline = inline
         self.fail_times = fail_times
         self.delay = delay
         self.hang = hang
@@ -341,7 +344,7 @@ def test_stop_tells_the_output_to_give_up_waiting(run: Any) -> None:
 
 def test_deliver_now_settles_at_once_when_the_output_does_not_wait(run: Any) -> None:
     async def main() -> None:
-        out = _bind(RecordingOutput(), "output")
+        out = _bind(RecordingOutput(inline=True), "output")
         runner = OutputRunner(out, out.component, _ctx())
         outcomes: list[BaseException | None] = []
 
@@ -356,9 +359,63 @@ def test_deliver_now_settles_at_once_when_the_output_does_not_wait(run: Any) -> 
     run(main())
 
 
+def test_an_output_that_does_not_write_inline_is_written_from_a_task_of_its_own(run: Any) -> None:
+    async def main() -> None:
+        out = _bind(RecordingOutput(), "output")
+        runner = OutputRunner(out, out.component, _ctx())
+        outcomes: list[BaseException | None] = []
+
+        async def done(error: BaseException | None) -> None:
+            outcomes.append(error)
+
+        runner.deliver_now([Message(b"x")], done)
+        assert outcomes == [] and out.attempts == 0 and len(runner._tasks) == 1
+        assert await runner.drain(5) and outcomes == [None] and out.delivered == [b"x"]
+
+    run(main())
+
+
+class TaskRecordingOutput(RecordingOutput):
+    """Writes inline, waits on every WAIT_EVERY-th write, and records the task each write began in."""
+
+    def __init__(self, wait_every: int) -> None:
+        super().__init__(inline=True)
+        self.wait_every = wait_every
+        self.tasks: list[asyncio.Task[Any] | None] = []
+
+    async def write(self, batch: Batch) -> None:
+        self.tasks.append(asyncio.current_task())
+        if len(self.tasks) % self.wait_every == 0:
+            await asyncio.sleep(0.001)
+        await super().write(batch)
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["reads-in-a-task", "reads-without-waiting"])
+def test_without_processors_a_batch_read_goes_from_the_reader_to_the_output_in_order(run: Any, retry: bool) -> None:
+    payloads = [b"%d" % i for i in range(200)]
+    inp, out = ListInput(payloads), TaskRecordingOutput(wait_every=7)
+    stream = make_stream(inp, out, retry=retry)
+    assert run(stream.run())
+    assert out.delivered == payloads  # batches that waited for the slot (queued) were not overtaken
+    assert [error for _, error in inp.acks] == [None] * len(payloads)
+    from_reader = sum(task is stream._reader for task in out.tasks)
+    assert 0 < from_reader < len(payloads)  # the queue and work loop only while the output was busy
+
+
+def test_with_processors_every_batch_goes_through_the_work_loop(run: Any) -> None:
+    class Upper(Processor):
+        async def process_batch(self, batch: Batch) -> Batch:
+            return [Message(m.raw.upper()) for m in batch]
+
+    inp, out = ListInput([b"a", b"b", b"c"]), TaskRecordingOutput(wait_every=1000)
+    stream = make_stream(inp, out, [Upper()])
+    assert run(stream.run())
+    assert out.delivered == [b"A", b"B", b"C"] and stream._reader not in out.tasks
+
+
 def test_deliver_now_goes_on_in_a_task_when_the_output_waits_and_is_cancelled_by_close(run: Any) -> None:
     async def main() -> None:
-        out = _bind(RecordingOutput(delay=0.05), "output")
+        out = _bind(RecordingOutput(delay=0.05, inline=True), "output")
         runner = OutputRunner(out, out.component, _ctx())
         outcomes: list[BaseException | None] = []
 
@@ -368,7 +425,7 @@ def test_deliver_now_goes_on_in_a_task_when_the_output_waits_and_is_cancelled_by
         runner.deliver_now([Message(b"a")], done)
         assert outcomes == [] and not runner.takes_now()  # waiting on the output, holding its slot
         assert await runner.drain(5) and outcomes == [None] and out.delivered == [b"a"]
-        hanging = _bind(RecordingOutput(hang=True), "output")
+        hanging = _bind(RecordingOutput(hang=True, inline=True), "output")
         runner = OutputRunner(hanging, hanging.component, _ctx())
         runner.deliver_now([Message(b"b")], done)
         await runner.close(0.05)
