@@ -74,13 +74,37 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
+def run_interleaved(competitors: tuple[Competitor, ...] | list[Competitor], data_path: Path, repeat: int,
+                    log: Any = None, label: str = "", tolerated: Any = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each competitor REPEAT times, a process per repeat, in rounds (A B C, A B C, ...), so that the machine
+    getting slower or faster during the run weighs on every competitor alike rather than on whichever ran its
+    repeats last. Returns the raw results (their `seconds` joined) and, for competitors whose failure
+    TOLERATED(competitor) accepts, why they failed (they run no further rounds); any other failure raises."""
+    raw: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    for round_number in range(1, repeat + 1):
+        if log:
+            log(f"  {label}round {round_number}/{repeat}: {', '.join(c.name for c in competitors)}")
+        for competitor in competitors:
+            if competitor.name in failed:
+                continue
+            try:
+                result = run_competitor(competitor, data_path, 1)
+            except Exception as exc:
+                if tolerated is None or not tolerated(competitor):
+                    raise
+                failed[competitor.name] = str(exc).strip().splitlines()[-1]
+                raw.pop(competitor.name, None)
+                continue
+            if competitor.name in raw:
+                result["seconds"] = raw[competitor.name]["seconds"] + result["seconds"]
+            raw[competitor.name] = result
+    return raw, failed
+
+
 def run_scenario(scenario: Scenario, lines: int, repeat: int, log: Any = None) -> dict[str, Any]:
     data_path = data.json_lines(lines)
-    raw: dict[str, dict[str, Any]] = {}
-    for competitor in scenario.competitors:
-        if log:
-            log(f"  {scenario.name}/{competitor.name} ...")
-        raw[competitor.name] = run_competitor(competitor, data_path, repeat)
+    raw, _ = run_interleaved(scenario.competitors, data_path, repeat, log, f"{scenario.name} ")
     return {
         "description": scenario.description,
         "messages": lines,

@@ -123,17 +123,9 @@ def measure(workload: Workload, peers: dict[str, dict[str, Any]], data_path: Pat
         Competitor(p.name, f"benchmarks.peers.{p.name}_{workload.name}", p.workloads[workload.name],
                    python=str(venvs.python(p.name)))
         for p in PEERS if workload.name in p.workloads and peers[p.name]["status"] == "installed"]
-    raw: dict[str, dict[str, Any]] = {}
-    failed: dict[str, str] = {}
-    for competitor in competitors:
-        if log:
-            log(f"  peers/{workload.name}/{competitor.name} ...")
-        try:
-            raw[competitor.name] = harness.run_competitor(replace(competitor, env=env), data_path, repeat)
-        except Exception as exc:  # a peer's failure is reported; ours are not tolerated
-            if competitor.python is None:
-                raise
-            failed[competitor.name] = str(exc).strip().splitlines()[-1]
+    # A peer's failure is reported; ours are not tolerated.
+    raw, failed = harness.run_interleaved([replace(c, env=env) for c in competitors], data_path, repeat, log,
+                                          f"peers/{workload.name} ", tolerated=lambda c: c.python is not None)
     measured = tuple(c for c in competitors if c.name in raw)
     results = harness.compare(measured, raw, workload.baseline.name, count)
     reference = statistics.median(count / s for s in raw[REFERENCE]["seconds"])

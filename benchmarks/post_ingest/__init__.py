@@ -9,7 +9,8 @@ Competitors, each a server in its own process, one worker, Hypercorn on uvloop:
 - `asyncgate_open`: the same without authentication and rate limit, to show what those two cost.
 
 Each repeat is one `wrk` run of a fixed length at a fixed connection count (after one short warm-up run
-per server); wrk_report.lua makes wrk print its counts and latency percentiles as JSON. A run with any
+per server). All servers run at once and take their runs in rounds (one each, then again), so that the
+machine getting faster or slower weighs on each alike; wrk_report.lua makes wrk print its counts and latency percentiles as JSON. A run with any
 error (a non-2xx status included: a refusal by the limiter or the authentication) fails the scenario.
 Reported: requests/s (ratio over the baseline's median; the issue's target ≥ 0.7), p50/p99 latency and
 the server's CPU use (cores) during the run. wrk shares the machine's cores with the server (one thread).
@@ -20,6 +21,7 @@ wrk is the Debian package `wrk`: when it is missing and we run as root, the scen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -144,21 +146,27 @@ class PostIngestScenario:
         wrk = ensure_wrk(log)
         body = orjson.dumps(reading(random.Random(42), 0))
         if log:
-            log(f"{self.name}: wrk {CONNECTIONS} connections, {seconds:g}s x {repeat} per competitor")
-        raw: dict[str, list[tuple[dict[str, Any], float]]] = {}
-        for target in targets:
-            if log:
-                log(f"  {self.name}/{target.name} ...")
-            with ServerProcess(target.module, list(target.args), ready_path=target.ready_path) as server:
+            log(f"{self.name}: wrk {CONNECTIONS} connections, {seconds:g}s x {repeat} per competitor, in rounds")
+        raw: dict[str, list[tuple[dict[str, Any], float]]] = {t.name: [] for t in targets}
+        # Every server up at once (the idle ones cost nothing), their runs in rounds: a drift of the machine's
+        # speed weighs on every competitor alike.
+        with contextlib.ExitStack() as servers:
+            started = []
+            for target in targets:
+                server = servers.enter_context(ServerProcess(target.module, list(target.args),
+                                                             ready_path=target.ready_path))
                 key = create_key(server) if target.keyed else None
                 url = f"{server.url}/ingest/publish"
                 run_wrk(wrk, url, WARMUP_SECONDS, body, key)
-                runs = []
-                for _ in range(repeat):
+                started.append((target, server, url, key))
+            for round_number in range(1, repeat + 1):
+                if log:
+                    log(f"  {self.name} round {round_number}/{repeat}: {', '.join(t.name for t in targets)}")
+                for target, server, url, key in started:
                     cpu = cpu_seconds(server.proc.pid)
                     report = run_wrk(wrk, url, seconds, body, key)
-                    runs.append((report, (cpu_seconds(server.proc.pid) - cpu) / (report["duration_us"] / 1e6)))
-                raw[target.name] = runs
+                    raw[target.name].append(
+                        (report, (cpu_seconds(server.proc.pid) - cpu) / (report["duration_us"] / 1e6)))
 
         def rate(report: dict[str, Any]) -> float:
             return float(report["requests"] / (report["duration_us"] / 1e6))
