@@ -59,9 +59,6 @@ class Subscriber(asyncio.Protocol):
                 return
         shared = self.shared
         now = _now()
-        if shared.first_ns == 0:
-            shared.first_ns = now
-            shared.first_cpu = _cpu()
         buf = self.buf + data if self.buf else data
         n = len(buf)
         i = 0
@@ -101,6 +98,11 @@ class Subscriber(asyncio.Protocol):
             shared.count += got
             shared.last_ns = now
             shared.last_cpu = _cpu()
+            if shared.first_ns == 0:
+                # The first message, not the first bytes: a server may ping a connection as it opens (the
+                # gateway does), long before anything is produced.
+                shared.first_ns = now
+                shared.first_cpu = shared.last_cpu
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if not self.handshake.done():
