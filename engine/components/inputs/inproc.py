@@ -8,6 +8,7 @@ from ... import spec as s
 from ...component import AckFn, Input
 from ...message import Batch
 from ...registry import register
+from ...runtime.stream import InlineDelivery
 
 
 class InprocInput(Input):
@@ -17,9 +18,19 @@ class InprocInput(Input):
     def __init__(self, name: str, ctx: Any) -> None:
         self.name = name
         self.hub = ctx.hub
+        self._lent: InlineDelivery | None = None
 
     async def read(self) -> tuple[Batch, AckFn]:
         return await self.hub.receive(self.name)
+
+    def deliver_inline(self, delivery: InlineDelivery | None) -> None:
+        """What the stream lends while it runs (None once it stops): the writer's batches go through it to this
+        stream's output, from the writer's task, when it is ready; through the pipe and `read` otherwise."""
+        if delivery is not None:
+            self.hub.lend(self.name, delivery)
+        elif self._lent is not None:
+            self.hub.take_back(self.name, self._lent)
+        self._lent = delivery
 
 
 register(s.ComponentSpec(

@@ -112,3 +112,74 @@ def test_stdout_writes_one_frame_per_batch(run: Any) -> None:
     run(out.write([Message(b"1"), Message(b"2"), Message.from_structured({"x": 1})]))
     assert sink.getvalue() == b'1\n2\n{"x":1}\n'
     assert Recorder.writes == 1
+
+
+class FakeDelivery:
+    """A reading stream's InlineDelivery: ready or not, acknowledging at once what it is handed."""
+
+    def __init__(self, ready: bool = True, error: BaseException | None = None) -> None:
+        self.is_ready = ready
+        self.error = error
+        self.handed: list[list[bytes]] = []
+
+    def ready(self) -> bool:
+        return self.is_ready
+
+    def __call__(self, batch: Any, ack: Any) -> None:
+        self.handed.append([m.raw for m in batch])
+        step = ack(self.error)
+        try:
+            step.send(None)  # the hub's ack does not wait
+        except StopIteration:
+            pass
+
+
+def test_a_lent_delivery_takes_the_batch_from_the_writers_task_and_its_ack_returns_at_once(run: Any) -> None:
+    from engine.runtime.inproc import InprocHub
+
+    async def scenario() -> None:
+        hub, delivery = InprocHub(), FakeDelivery()
+        hub.lend("p", delivery)
+        await asyncio.wait_for(hub.send("p", [Message(b"a")]), 1)  # nobody reads the pipe: inline or hang
+        assert delivery.handed == [[b"a"]] and hub.pipe("p").empty()
+        failing = FakeDelivery(error=ConnectionError("downstream failed"))
+        hub.lend("p", failing)
+        try:
+            await hub.send("p", [Message(b"b")])
+        except ConnectionError as exc:
+            assert "downstream failed" in str(exc)
+        else:
+            raise AssertionError("the reader's nack did not reach the writer")
+        hub.take_back("p", delivery)  # not the one lent now: no effect
+        hub.take_back("p", failing)
+        sending = asyncio.ensure_future(hub.send("p", [Message(b"c")]))
+        batch, ack = await hub.receive("p")  # taken back: through the pipe again
+        assert [m.raw for m in batch] == [b"c"] and failing.handed == [[b"b"]]
+        await ack(None)
+        await sending
+
+    run(scenario())
+
+
+def test_a_batch_waiting_in_the_pipe_goes_before_a_lent_delivery_takes_more(run: Any) -> None:
+    from engine.runtime.inproc import InprocHub
+
+    async def scenario() -> None:
+        hub, delivery = InprocHub(), FakeDelivery(ready=False)
+        hub.lend("p", delivery)
+        first = asyncio.ensure_future(hub.send("p", [Message(b"1")]))  # not ready: into the pipe
+        await asyncio.sleep(0)
+        delivery.is_ready = True
+        second = asyncio.ensure_future(hub.send("p", [Message(b"2")]))  # ready, but "1" is still in the pipe
+        await asyncio.sleep(0)
+        assert delivery.handed == []
+        batch, ack = await hub.receive("p")
+        assert [m.raw for m in batch] == [b"1"]
+        await ack(None)
+        await first
+        batch, ack = await hub.receive("p")
+        assert [m.raw for m in batch] == [b"2"]
+        await ack(None)
+        await second
+
+    run(scenario())
