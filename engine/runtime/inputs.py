@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..component import AckFn, EndOfInput, Input, PartialDelivery, noop_ack
 from ..message import Batch, LineBatch, copy_batch
 from .batching import BatchPolicy
+from .drive import resume
 from .processors import apply_processors
 
 if TYPE_CHECKING:
@@ -79,7 +80,17 @@ class AutoRetryNacks(_Delegating):
                 continue
             reading = self._reading
             if reading is None:
-                reading = self._reading = asyncio.ensure_future(self.inner.read())
+                # Started here: a read that does not wait returns without a task; one that waits goes on in one.
+                started = self.inner.read()
+                try:
+                    awaiting = started.send(None)
+                except StopIteration as done:
+                    batch, ack = done.value
+                    return batch, self._tracked(batch, ack, 0)
+                except EndOfInput:
+                    self._ended = True
+                    continue
+                reading = self._reading = asyncio.ensure_future(resume(started, awaiting))
             if not reading.done():
                 # Until the read completes or a retry is queued: one future, no task per wait.
                 reading.add_done_callback(self._wake_waiter)

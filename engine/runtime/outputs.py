@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import types
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from ..component import Output
 from ..message import Batch, LineBatch
 from .batching import BatchPolicy
+from .drive import resume
 from .processors import apply_processors
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class OutputRunner:
                 awaiting = delivery.send(None)
             except StopIteration:
                 return
-            task = asyncio.ensure_future(_resume(delivery, awaiting))
+            task = asyncio.ensure_future(resume(delivery, awaiting))
         else:
             task = asyncio.ensure_future(delivery)
         self._tasks.add(task)
@@ -182,21 +182,3 @@ class OutputRunner:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.output.close()
-
-
-@types.coroutine
-def _resume(coroutine: Coroutine[Any, Any, None], awaiting: Any) -> Generator[Any, Any, None]:
-    """Drive COROUTINE, already started and now waiting on AWAITING, as a task drives a coroutine."""
-    while True:
-        try:
-            sent = yield awaiting
-        except BaseException as exc:  # noqa: BLE001 - the task's throw (a cancellation) goes on into it
-            try:
-                awaiting = coroutine.throw(exc)
-            except StopIteration:
-                return
-        else:
-            try:
-                awaiting = coroutine.send(sent)
-            except StopIteration:
-                return

@@ -432,3 +432,23 @@ def test_deliver_now_goes_on_in_a_task_when_the_output_waits_and_is_cancelled_by
         assert isinstance(outcomes[-1], ConnectionAbortedError) and runner.takes_now()
 
     run(main())
+
+
+def test_redelivery_wrapper_reads_without_a_task_unless_the_read_waits(run: Any) -> None:
+    async def main() -> None:
+        inp = _bind(ListInput([b"now"]), "input")
+        retry = AutoRetryNacks(inp)
+        tasks = len(asyncio.all_tasks())
+        batch, ack = await retry.read()
+        assert [m.raw for m in batch] == [b"now"] and retry._reading is None
+        assert len(asyncio.all_tasks()) == tasks
+        await ack(None)
+        waits = _bind(EndlessInput(), "input")  # sleeps before each batch
+        retry = AutoRetryNacks(waits)
+        batch, ack = await retry.read()
+        assert [m.raw for m in batch] == [b"x" * 100] and waits.reads == 1
+        await ack(None)
+        with pytest.raises(EndOfInput):
+            await AutoRetryNacks(_bind(ListInput([]), "input")).read()
+
+    run(main())
