@@ -3,7 +3,7 @@
 The payload is the gateway's `root = {"t": timestamp_unix_nano()}`: `{"t":NANOS}`, stamped when the
 message is made. `POST /start?count=N&interval=SECONDS&batch=K` starts one producer run: K messages every
 INTERVAL seconds (INTERVAL 0: as fast as possible, passing through the event loop at least every
-YIELD_EVERY, as the gateway's `generate` input does), N in all."""
+YIELD_EVERY, as the reader of the gateway's stream from a `generate` input does), N in all."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
-YIELD_EVERY = 0.001  # seconds: the gateway's generate input's (engine/components/inputs/generate.py)
+YIELD_EVERY = 0.001  # seconds: the gateway stream reader's (engine/runtime/stream.py)
 
 
 def payload() -> bytes:

@@ -15,6 +15,8 @@ from .outputs import OutputRunner
 from .processors import apply_processors
 
 READ_RETRY_MAX = 5.0
+# The longest a stream's reader holds the event loop when neither its input nor its output waits.
+YIELD_EVERY = 0.001
 _Item = tuple[Batch, AckFn] | None
 
 
@@ -115,6 +117,8 @@ class Stream:
         return await self.output.drain()
 
     async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        yield_at = loop.time() + YIELD_EVERY
         failures = 0
         while not self._stopping:
             try:
@@ -136,6 +140,9 @@ class Stream:
             ack = self._count_read(batch, ack)
             if self._hands_over():
                 self.output.deliver_now(batch, ack)
+                if loop.time() >= yield_at:  # the read and the delivery may not have waited at all
+                    await asyncio.sleep(0)
+                    yield_at = loop.time() + YIELD_EVERY
                 continue
             self._queued += 1
             try:

@@ -34,9 +34,6 @@ def parse_interval(text: str) -> tuple[float, bool]:
         raise ValueError(f"interval: {exc}") from None
 
 
-YIELD_EVERY = 0.001  # seconds
-
-
 class GenerateInput(Input):
     def __init__(self, conf: dict[str, Any]) -> None:
         from ...bloblang import ParseError, compile_mapping
@@ -55,7 +52,6 @@ class GenerateInput(Input):
         # With auto_replay_nacks off we settle nacks ourselves, by dropping (Bento semantics).
         self.supports_nack = not conf["auto_replay_nacks"]
         self._next: float | None = None
-        self._yield_at = 0.0
 
     async def _wait_tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -75,12 +71,8 @@ class GenerateInput(Input):
             size = min(self.batch_size, self.remaining) if self.limited else self.batch_size
             if self.interval > 0:
                 await self._wait_tick()
-            else:
-                # As fast as taken, but never holding the loop for long: through it at least every YIELD_EVERY.
-                loop = asyncio.get_running_loop()
-                if loop.time() >= self._yield_at:
-                    await asyncio.sleep(0)
-                    self._yield_at = loop.time() + YIELD_EVERY
+            # Otherwise as fast as taken, without waiting: the stream's reader passes through the event loop
+            # at least every YIELD_EVERY (engine/runtime/stream.py) when nothing it calls waits.
             batch: Batch = []
             mapping = self.mapping
             for index in range(size):

@@ -160,33 +160,3 @@ def test_runtime_mapping_error_is_retried_not_fatal(run: Any) -> None:
         run(once())
     assert inp.remaining == 1  # nothing was counted as generated
 
-
-def test_as_fast_as_taken_it_still_passes_through_the_loop_every_millisecond(run: Any) -> None:
-    import asyncio
-
-    from engine.components.inputs.generate import YIELD_EVERY, GenerateInput
-
-    async def scenario() -> tuple[int, int]:
-        gen = GenerateInput({"mapping": 'root = "x"', "interval": "", "count": 0, "batch_size": 1,
-                             "auto_replay_nacks": True})
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0)
-
-        ticking = asyncio.ensure_future(ticker())
-        await asyncio.sleep(0)
-        loop = asyncio.get_running_loop()
-        reads, started, before = 0, loop.time(), ticks
-        while loop.time() - started < 20 * YIELD_EVERY:  # reads back to back, as a stream's reader does
-            await gen.read()
-            reads += 1
-        ticking.cancel()
-        return reads, ticks - before
-
-    reads, ticks = run(scenario())
-    assert ticks >= 10  # the other task ran about once per YIELD_EVERY, not never
-    assert reads > 5 * ticks  # and not after every batch

@@ -452,3 +452,42 @@ def test_redelivery_wrapper_reads_without_a_task_unless_the_read_waits(run: Any)
             await AutoRetryNacks(_bind(ListInput([]), "input")).read()
 
     run(main())
+
+
+class Instant(Input):
+    """Never waits for a batch; ends after LIMIT (so that a reader that never gives way ends rather than hangs)."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    async def read(self) -> tuple[Batch, AckFn]:
+        self.left -= 1
+        if self.left < 0:
+            raise EndOfInput
+
+        async def ack(error: BaseException | None) -> None:
+            return None
+
+        return [Message(b"x")], ack
+
+
+def test_a_reader_whose_input_and_output_never_wait_still_lets_other_tasks_run(run: Any) -> None:
+    from engine.runtime.stream import YIELD_EVERY
+
+    out = RecordingOutput(inline=True)
+    stream = make_stream(Instant(limit=200_000), out, retry=False)
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        running = asyncio.ensure_future(stream.run())
+        ticks, started = 0, loop.time()
+        while loop.time() - started < 20 * YIELD_EVERY:
+            ticks += 1
+            await asyncio.sleep(0)
+        stream.stop()
+        await asyncio.wait_for(running, 5)
+        return ticks
+
+    ticks = run(main())
+    assert ticks >= 10  # this task ran about once per YIELD_EVERY, not never
+    assert len(out.delivered) > 5 * ticks  # and the reader did not give way after every batch
