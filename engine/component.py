@@ -43,9 +43,14 @@ class Input(Component):
     The ack function is called once with None (delivered) or the error (not delivered).
     An input that cannot redeliver by itself leaves `supports_nack` False and the
     runtime re-sends nacked batches on its behalf.
+
+    `reads_inline`: `read` may start in its caller's task and go on in another once it first waits (as
+    `Output.writes_inline`: only for a read that binds nothing to the current task, such as a cancel scope,
+    before its first wait).
     """
 
     supports_nack = False
+    reads_inline = False
 
     async def connect(self) -> None:
         return None

@@ -79,7 +79,9 @@ class AutoRetryNacks(_Delegating):
                 await self._wait_wake()
                 continue
             reading = self._reading
-            if reading is None:
+            if reading is None and not self.inner.reads_inline:
+                reading = self._reading = asyncio.ensure_future(self.inner.read())
+            elif reading is None:
                 # Started here: a read that does not wait returns without a task; one that waits goes on in one.
                 started = self.inner.read()
                 try:

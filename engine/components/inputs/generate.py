@@ -35,6 +35,8 @@ def parse_interval(text: str) -> tuple[float, bool]:
 
 
 class GenerateInput(Input):
+    reads_inline = True
+
     def __init__(self, conf: dict[str, Any]) -> None:
         from ...bloblang import ParseError, compile_mapping
 

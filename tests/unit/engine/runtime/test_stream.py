@@ -434,22 +434,29 @@ def test_deliver_now_goes_on_in_a_task_when_the_output_waits_and_is_cancelled_by
     run(main())
 
 
-def test_redelivery_wrapper_reads_without_a_task_unless_the_read_waits(run: Any) -> None:
+def test_redelivery_wrapper_starts_a_read_in_its_callers_task_only_for_an_input_that_reads_inline(run: Any) -> None:
+    class TaskNoting(ListInput):
+        async def read(self) -> tuple[Batch, AckFn]:
+            self.task = asyncio.current_task()
+            return await super().read()
+
     async def main() -> None:
-        inp = _bind(ListInput([b"now"]), "input")
-        retry = AutoRetryNacks(inp)
-        tasks = len(asyncio.all_tasks())
-        batch, ack = await retry.read()
-        assert [m.raw for m in batch] == [b"now"] and retry._reading is None
-        assert len(asyncio.all_tasks()) == tasks
-        await ack(None)
-        waits = _bind(EndlessInput(), "input")  # sleeps before each batch
-        retry = AutoRetryNacks(waits)
-        batch, ack = await retry.read()
+        for inline in (True, False):
+            inp = _bind(TaskNoting([b"now"]), "input")
+            inp.reads_inline = inline
+            batch, ack = await AutoRetryNacks(inp).read()
+            assert [m.raw for m in batch] == [b"now"]
+            assert (inp.task is asyncio.current_task()) is inline  # otherwise in a task of its own
+            await ack(None)
+        waits = _bind(EndlessInput(), "input")  # sleeps before each batch: goes on in a task
+        waits.reads_inline = True
+        batch, ack = await AutoRetryNacks(waits).read()
         assert [m.raw for m in batch] == [b"x" * 100] and waits.reads == 1
         await ack(None)
+        ended = _bind(ListInput([]), "input")
+        ended.reads_inline = True
         with pytest.raises(EndOfInput):
-            await AutoRetryNacks(_bind(ListInput([]), "input")).read()
+            await AutoRetryNacks(ended).read()
 
     run(main())
 
