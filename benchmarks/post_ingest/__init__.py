@@ -10,8 +10,9 @@ Competitors, each a server in its own process, one worker, Hypercorn on uvloop:
 
 Each repeat is one `wrk` run of a fixed length at a fixed connection count (after one short warm-up run
 per server). All servers run at once and take their runs in rounds (one each, then again), so that the
-machine getting faster or slower weighs on each alike; wrk_report.lua makes wrk print its counts and latency percentiles as JSON. A run with any
-error (a non-2xx status included: a refusal by the limiter or the authentication) fails the scenario.
+machine getting faster or slower weighs on each alike. wrk_report.lua makes wrk print its counts and
+latency percentiles as JSON. A run with any error (a non-2xx status included: a refusal by the limiter or
+the authentication) fails the scenario.
 Reported: requests/s (ratio over the baseline's median; the issue's target ≥ 0.7), p50/p99 latency and
 the server's CPU use (cores) during the run. wrk shares the machine's cores with the server (one thread).
 
