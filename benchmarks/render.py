@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -212,11 +213,8 @@ def render(results: Path, out: Path) -> Path:
     charts: dict[str, str] = {}
     for name, sc in report["scenarios"].items():
         png = results.with_name(f"{report['date']}-{name}.png")
-        if chart(name, sc, png):
-            try:
-                charts[name] = str(png.relative_to(out))
-            except ValueError:
-                charts[name] = str(png)
+        if chart(name, sc, png):  # linked relative to RESULTS.md, however the paths were given
+            charts[name] = os.path.relpath(png.resolve(), out.resolve())
     target = out / "RESULTS.md"
     target.write_text(markdown(report, charts))
     return target
